@@ -1,0 +1,44 @@
+# Two commands do all set-up: `make demo` and `make test`. Both create .venv when it is missing.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install demo test nbtest pytest sync-check lint bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+# Reinstall only when the project's declared dependencies change.
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/python -c "import metamusic; print(f'metamusic {metamusic.__version__}: foundation only; the demo pipeline arrives with the models, audio and CLI issues')"
+
+# nbdev-clean + nbdev-export must leave notebooks and package exactly as committed.
+sync-check: $(STAMP)
+	$(BIN)/nbdev-clean
+	$(BIN)/nbdev-export
+	@drift="$$(git status --porcelain -- metamusic nbs)"; \
+	if [ -n "$$drift" ]; then \
+	  echo "Notebooks and package out of sync (or uncommitted) after nbdev-clean + nbdev-export:"; \
+	  echo "$$drift"; exit 1; fi
+
+# One pytest run: every notebook in nbs/ is a test item, beside the tests in tests/.
+test: sync-check
+	$(BIN)/python -m pytest tests
+
+bench: $(STAMP)
+	$(BIN)/python bench/run.py
+
+lint: $(STAMP)
+	$(BIN)/python -m pyflakes metamusic || true
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info
