@@ -14,6 +14,8 @@ $(BIN)/python:
 # Reinstall only when the project's declared dependencies change.
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e ".[dev]"
+	# The official Wav2CLIP package, only for the equivalence test: --no-deps keeps torchaudio out.
+	$(BIN)/pip install -q --no-deps "wav2clip==0.1.0"
 	touch $(STAMP)
 
 install: $(STAMP)
