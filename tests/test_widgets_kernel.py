@@ -1,0 +1,93 @@
+"""The live preview inside a real Jupyter kernel (no browser): a Stop click sent as a widget message while a cell runs ends the job
+within a step, requests sent meanwhile run afterwards in order, and job errors reach the cell as the same MetamusicError."""
+import os, queue, sys, textwrap, time
+import pytest
+
+jupyter_client = pytest.importorskip("jupyter_client")
+
+SETUP = textwrap.dedent("""
+    import time
+    from types import SimpleNamespace
+    from PIL import Image
+    from metamusic.core import ParameterError
+    from metamusic.widgets import Preview, KernelPump, run_with_preview
+    def ev(i, n):
+        return SimpleNamespace(iteration=i, total=n, loss=1/i, losses={"song": 1/i}, phase="optimising", keyframe=None,
+                               n_keyframes=None, frame=None, n_frames=None, progress=i/n, desc="", elapsed=0.01*i,
+                               image=lambda: Image.new("RGB", (16, 16), (i % 255, 0, 0)))
+    def slow_job(n, fail_at=None):
+        def job(cb):
+            for i in range(1, n + 1):
+                time.sleep(0.01)
+                if i == fail_at: raise ParameterError(f"iterations: failed on purpose at step {i}")
+                if cb(ev(i, n)) is False: return i
+            return n
+        return job
+""")
+
+
+@pytest.fixture(scope="module")
+def kernel():
+    km = jupyter_client.KernelManager(kernel_name="python3")
+    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    env.pop("IN_TEST", None)
+    km.start_kernel(env=env)
+    kc = km.client(); kc.start_channels()
+    try:
+        kc.wait_for_ready(timeout=60)
+        reply = kc.execute_interactive(SETUP, timeout=120)
+        assert reply["content"]["status"] == "ok", reply["content"]
+        yield kc
+    finally:
+        kc.stop_channels(); km.shutdown_kernel(now=True)
+
+
+def _drain(kc, until, timeout):
+    "Collect stdout text from iopub until `until(text)` is true; returns the text."
+    text, deadline = "", time.time() + timeout
+    while time.time() < deadline and not until(text):
+        try: msg = kc.get_iopub_msg(timeout=0.2)
+        except queue.Empty: continue
+        if msg["msg_type"] == "stream": text += msg["content"]["text"]
+        if msg["msg_type"] == "error": text += "ERROR " + msg["content"]["ename"] + ": " + msg["content"]["evalue"] + "\n"
+    return text
+
+
+def test_stop_click_while_cell_runs(kernel):
+    kc = kernel
+    code = textwrap.dedent("""
+        pv = Preview("picture")
+        print("COMM", pv.stop_button.comm.comm_id, flush=True)
+        t0 = time.time()
+        steps = run_with_preview(slow_job(3000), pv, pump=KernelPump.current())
+        print("RESULT", steps, round(time.time() - t0, 2), pv.state.snapshot()["steps"], flush=True)
+    """)
+    kc.execute(code)
+    out = _drain(kc, lambda t: "COMM" in t, 30)
+    comm_id = out.split("COMM", 1)[1].split()[0]
+    time.sleep(1.0)  # let it run a while
+    click = kc.session.msg("comm_msg", {"comm_id": comm_id, "data": {"method": "custom", "content": {"event": "click"}}})
+    t_click = time.time()
+    kc.shell_channel.send(click)
+    nxt = kc.execute("print('NEXT', flush=True)")  # a request sent during the run: held back, then run after it
+    out = _drain(kc, lambda t: "NEXT" in t, 30)
+    waited = time.time() - t_click
+    assert "RESULT" in out, out
+    steps, secs, seen = out.split("RESULT", 1)[1].split()[:3]
+    assert 10 < int(steps) < 3000, out          # stopped by the click, not by the end of the job
+    assert int(seen) == int(steps)               # the preview saw every step, the last one included
+    assert waited < 5, waited                    # within a step or so (steps are 10 ms; generous for a busy CI machine)
+    assert out.index("RESULT") < out.index("NEXT")
+    reply = kc.get_shell_msg(timeout=10)
+    while reply["parent_header"].get("msg_id") != nxt: reply = kc.get_shell_msg(timeout=10)
+    assert reply["content"]["status"] == "ok"
+
+
+def test_error_surfaces_in_cell(kernel):
+    kc = kernel
+    msg_id = kc.execute("run_with_preview(slow_job(50, fail_at=5), Preview('picture'), pump=KernelPump.current())")
+    out = _drain(kc, lambda t: "ERROR" in t, 30)
+    assert "ERROR ParameterError: iterations: failed on purpose at step 5" in out, out
+    reply = kc.get_shell_msg(timeout=10)
+    while reply["parent_header"].get("msg_id") != msg_id: reply = kc.get_shell_msg(timeout=10)
+    assert reply["content"]["status"] == "error" and reply["content"]["ename"] == "ParameterError"
