@@ -1,0 +1,213 @@
+"Downloads against a local HTTP server on 127.0.0.1 (resume, restart, checksum, offline), and safe_load in fresh processes."
+import hashlib, os, socket, subprocess, sys, textwrap, threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+import pytest
+from metamusic.core import WeightsError
+from metamusic.weights import WeightFile, download_weights, verify_weights, safe_load
+
+DATA = os.urandom(300_000) # a few chunks of the 1 MiB read size would be slow to serve; 300 kB still spans several TCP writes
+SHA = hashlib.sha256(DATA).hexdigest()
+
+class Handler(BaseHTTPRequestHandler):
+    "Serves `server.files[path]`: a dict with `data` and optional `ranges` (default True), `cut_after` (drop the connection"
+    " after that many body bytes, once), `status`, `content_type`, `redirect`, `hang`."
+    def do_GET(self):
+        srv = self.server
+        srv.requests.append((self.path, self.headers.get("Range")))
+        spec = srv.files.get(self.path)
+        if spec is None: return self.send_error(404)
+        if spec.get("hang"): srv.release.wait(5); return
+        if "redirect" in spec:
+            self.send_response(302); self.send_header("Location", spec["redirect"]); self.send_header("Content-Length", "0")
+            return self.end_headers()
+        if "status" in spec: return self.send_error(spec["status"])
+        data, start = spec["data"], 0
+        rng = self.headers.get("Range")
+        if rng and spec.get("ranges", True):
+            start = int(rng.removeprefix("bytes=").split("-")[0])
+            if start >= len(data):
+                self.send_response(416); self.send_header("Content-Range", f"bytes */{len(data)}")
+                self.send_header("Content-Length", "0"); return self.end_headers()
+            self.send_response(206); self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+        else: self.send_response(200)
+        body = data[start:]
+        self.send_header("Content-Type", spec.get("content_type", "application/octet-stream"))
+        self.send_header("Content-Length", str(len(body))); self.end_headers()
+        cut = spec.pop("cut_after", None)
+        if cut is not None: # a connection lost mid-file
+            self.wfile.write(body[:cut]); self.wfile.flush(); self.connection.shutdown(socket.SHUT_RDWR); return
+        self.wfile.write(body)
+    def log_message(self, *args): pass
+
+@pytest.fixture
+def server():
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    srv.daemon_threads, srv.block_on_close = True, False
+    srv.files, srv.requests, srv.release = {}, [], threading.Event()
+    t = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True); t.start()
+    srv.url = lambda path: f"http://127.0.0.1:{srv.server_address[1]}{path}"
+    yield srv
+    srv.release.set(); srv.shutdown(); srv.server_close(); t.join(5)
+
+def entry(srv, path="/w.bin", sha256=None, size=None, **spec):
+    srv.files[path] = {"data": DATA, **spec}
+    return WeightFile("testw", "w.bin", srv.url(path), sha256=sha256, size=size)
+
+def test_resume_from_part(server, tmp_path):
+    e = entry(server, sha256=SHA, size=len(DATA))
+    (tmp_path/"w.bin.part").write_bytes(DATA[:123_457])
+    assert download_weights(e, tmp_path, progress=False).read_bytes() == DATA
+    assert server.requests == [("/w.bin", "bytes=123457-")] # the server really got the resume request
+    assert not (tmp_path/"w.bin.part").exists() and verify_weights(e, tmp_path) == {"testw": "ok"}
+
+def test_interrupted_then_resumed(server, tmp_path):
+    e = entry(server, cut_after=100_000) # no checksum published: the first download's is recorded
+    with pytest.raises(WeightsError, match="interrupted") as exc: download_weights(e, tmp_path, progress=False)
+    assert "w.bin.part" in str(exc.value) and "metamusic weights download testw" in str(exc.value)
+    assert not (tmp_path/"w.bin").exists() and 0 < (tmp_path/"w.bin.part").stat().st_size <= 100_000
+    kept = (tmp_path/"w.bin.part").stat().st_size
+    assert download_weights(e, tmp_path, progress=False).read_bytes() == DATA
+    assert server.requests[-1] == ("/w.bin", f"bytes={kept}-")
+    assert (tmp_path/"w.bin.sha256").read_text().split() == [SHA, "w.bin"]
+    assert verify_weights(e, tmp_path) == {"testw": "ok"}
+
+def test_server_ignoring_range_restarts(server, tmp_path):
+    e = entry(server, ranges=False, sha256=SHA)
+    (tmp_path/"w.bin.part").write_bytes(DATA[:5000])
+    assert download_weights(e, tmp_path, progress=False).read_bytes() == DATA # not the prefix twice
+    assert server.requests == [("/w.bin", "bytes=5000-")]
+
+def test_resume_through_redirect(server, tmp_path):
+    entry(server, path="/real.bin")
+    server.files["/w.bin"] = {"redirect": server.url("/real.bin")}
+    e = WeightFile("testw", "w.bin", server.url("/w.bin"), sha256=SHA)
+    (tmp_path/"w.bin.part").write_bytes(DATA[:777])
+    assert download_weights(e, tmp_path, progress=False).read_bytes() == DATA
+    assert server.requests == [("/w.bin", "bytes=777-"), ("/real.bin", "bytes=777-")]
+
+def test_stale_part_is_replaced(server, tmp_path):
+    e = entry(server, sha256=SHA)
+    (tmp_path/"w.bin.part").write_bytes(b"\0" * 1000) # left from another file: resuming gives a bad checksum
+    assert download_weights(e, tmp_path, progress=False).read_bytes() == DATA
+    assert server.requests == [("/w.bin", "bytes=1000-"), ("/w.bin", None)]
+
+def test_complete_part(server, tmp_path):
+    e = entry(server, sha256=SHA)
+    (tmp_path/"w.bin.part").write_bytes(DATA) # the server answers 416: nothing left to send
+    assert download_weights(e, tmp_path, progress=False).read_bytes() == DATA
+    assert server.requests == [("/w.bin", f"bytes={len(DATA)}-")]
+
+def test_checksum_mismatch(server, tmp_path):
+    e = entry(server, sha256="ab" * 32)
+    with pytest.raises(WeightsError, match="expected " + "ab" * 32) as exc: download_weights(e, tmp_path, progress=False)
+    assert "w.bin" in str(exc.value) and e.url in str(exc.value)
+    assert list(tmp_path.iterdir()) == [] # nothing at the target, no .part, no recorded checksum
+
+def test_size_mismatch(server, tmp_path):
+    e = entry(server, size=len(DATA) + 1)
+    with pytest.raises(WeightsError, match=f"expected {len(DATA) + 1}"): download_weights(e, tmp_path, progress=False)
+    assert list(tmp_path.iterdir()) == []
+
+def test_existing_good_file_is_not_fetched(server, tmp_path):
+    e = entry(server, sha256=SHA)
+    (tmp_path/"w.bin").write_bytes(DATA)
+    assert download_weights(e, tmp_path, progress=False) == tmp_path/"w.bin" and server.requests == []
+
+def test_offline(tmp_path):
+    with socket.socket() as s: s.bind(("127.0.0.1", 0)); port = s.getsockname()[1] # closed once we leave
+    e = WeightFile("testw", "w.bin", f"http://127.0.0.1:{port}/w.bin")
+    folder = tmp_path/"weights"
+    with pytest.raises(WeightsError) as exc: download_weights(e, folder, progress=False)
+    msg = str(exc.value)
+    assert e.url in msg and f"save it as {folder/'w.bin'}" in msg and "refused" in msg.lower()
+    assert not (folder/"w.bin").exists()
+
+@pytest.mark.parametrize("spec,words", [({"status": 404}, "HTTP 404"), ({"status": 503}, "HTTP 503"),
+                                        ({"content_type": "text/html"}, "web page"), ({"hang": True}, "timed out")])
+def test_server_errors(server, tmp_path, spec, words):
+    e = entry(server, **spec)
+    with pytest.raises(WeightsError, match=words) as exc: download_weights(e, tmp_path, progress=False, timeout=0.5)
+    assert e.url in str(exc.value) and str(tmp_path/"w.bin") in str(exc.value)
+    assert not (tmp_path/"w.bin").exists()
+
+# safe_load in fresh processes: Lightning importable but never imported, a real Lightning callback, Lightning unimportable.
+# The child processes load only metamusic.core and metamusic.weights (not the whole package), to keep them quick.
+PRELUDE = f"""
+import sys, types
+pkg = types.ModuleType("metamusic"); pkg.__path__ = [{str(Path(__file__).parents[1]/"metamusic")!r}]; sys.modules["metamusic"] = pkg
+"""
+
+def run_py(code, *args):
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    r = subprocess.run([sys.executable, "-c", PRELUDE + code, *map(str, args)], capture_output=True, text=True, timeout=120, env=env)
+    assert r.returncode == 0, r.stderr[-3000:]
+    return r.stdout
+
+class RunsCommand:
+    def __init__(self, cmd): self.cmd = cmd
+    def __reduce__(self): return (os.system, (self.cmd,))
+
+def fake_lightning_checkpoint(path, marker):
+    "A Lightning-style checkpoint whose callback is pickled under Lightning's name, plus an os.system payload."
+    import collections, types, torch
+    from unittest.mock import patch
+    class ModelCheckpoint:
+        def __init__(self): self.monitor = "val/rec_loss"
+    ModelCheckpoint.__module__, ModelCheckpoint.__qualname__ = "pytorch_lightning.callbacks.model_checkpoint", "ModelCheckpoint"
+    mods = {n: types.ModuleType(n) for n in ["pytorch_lightning", "pytorch_lightning.callbacks", ModelCheckpoint.__module__]}
+    mods[ModelCheckpoint.__module__].ModelCheckpoint = ModelCheckpoint
+    sd = collections.OrderedDict([("decoder.conv_out.weight", torch.arange(6.).reshape(2, 3)), ("loss.logvar", torch.tensor(0.5))])
+    with patch.dict(sys.modules, mods):
+        torch.save({"state_dict": sd, "callbacks": {ModelCheckpoint: {"x": 1}, "cb": ModelCheckpoint()},
+                    "evil": RunsCommand(f"touch {marker}")}, path)
+
+CHECK_FAKE = """
+import torch
+from pathlib import Path
+from metamusic.weights import safe_load, Unresolved
+def check_fake(path, marker):
+    ck = safe_load(path)
+    assert torch.equal(ck["state_dict"]["decoder.conv_out.weight"], torch.arange(6.).reshape(2, 3))
+    assert isinstance(ck["evil"], Unresolved) and ck["evil"].target.endswith(".system")
+    assert ck["callbacks"]["cb"].target == "pytorch_lightning.callbacks.model_checkpoint.ModelCheckpoint"
+    assert not Path(marker).exists()
+"""
+REAL = CHECK_FAKE + """
+import collections, importlib.util
+check_fake(sys.argv[1], sys.argv[2])
+assert importlib.util.find_spec("pytorch_lightning") is None or "pytorch_lightning" not in sys.modules, "safe_load imported Lightning"
+if importlib.util.find_spec("pytorch_lightning") is not None: # a real callback object, as Lightning pickles it
+    from pytorch_lightning.callbacks.model_checkpoint import ModelCheckpoint
+    cb = ModelCheckpoint(dirpath=sys.argv[3], monitor="val/rec_loss", save_last=True)
+    sd = collections.OrderedDict([("quantize.embedding.weight", torch.randn(16, 4)), ("loss.logvar", torch.tensor(0.))])
+    torch.save({"epoch": 1, "global_step": 10, "state_dict": sd, "callbacks": {ModelCheckpoint: cb.state_dict(), "ModelCheckpoint": cb},
+                "optimizer_states": [{"state": {}, "param_groups": [{"lr": 1e-4, "params": [0]}]}]}, sys.argv[3] + "/real.ckpt")
+    torch.save(sd, sys.argv[3] + "/real.sd")
+print("OK")
+"""
+BLOCKED = """
+sys.modules["pytorch_lightning"] = sys.modules["lightning"] = None # `import pytorch_lightning` now fails
+""" + CHECK_FAKE + """
+import os
+check_fake(sys.argv[1], sys.argv[2])
+real = sys.argv[3] + "/real.ckpt"
+if os.path.exists(real):
+    ck, sd = safe_load(real), torch.load(sys.argv[3] + "/real.sd", weights_only=True)
+    assert all(torch.equal(ck["state_dict"][k], v) for k, v in sd.items()) and ck["global_step"] == 10
+    assert ck["callbacks"]["ModelCheckpoint"].target == "pytorch_lightning.callbacks.model_checkpoint.ModelCheckpoint"
+    print("REAL")
+print("OK")
+"""
+
+def test_safe_load_with_and_without_lightning(tmp_path):
+    ckpt, marker = tmp_path/"last.ckpt", tmp_path/"marker"
+    fake_lightning_checkpoint(ckpt, marker)
+    assert "OK" in run_py(REAL, ckpt, marker, tmp_path)
+    out = run_py(BLOCKED, ckpt, marker, tmp_path)
+    assert "OK" in out
+    import importlib.util
+    if importlib.util.find_spec("pytorch_lightning") is not None: assert "REAL" in out # the real callback was checked
+    assert not marker.exists()
+    (tmp_path/"last.ckpt").write_bytes(ckpt.read_bytes()[:300]) # and a truncated copy fails cleanly
+    with pytest.raises(WeightsError, match="last.ckpt"): safe_load(ckpt)
