@@ -102,17 +102,26 @@ def test_checksum_mismatch(server, tmp_path):
     e = entry(server, sha256="ab" * 32)
     with pytest.raises(WeightsError, match="expected " + "ab" * 32) as exc: download_weights(e, tmp_path, progress=False)
     assert "w.bin" in str(exc.value) and e.url in str(exc.value)
-    assert list(tmp_path.iterdir()) == [] # nothing at the target, no .part, no recorded checksum
+    assert [p.name for p in tmp_path.iterdir()] == [".w.bin.lock"] # nothing at the target, no .part, no recorded checksum
 
 def test_size_mismatch(server, tmp_path):
     e = entry(server, size=len(DATA) + 1)
     with pytest.raises(WeightsError, match=f"expected {len(DATA) + 1}"): download_weights(e, tmp_path, progress=False)
-    assert list(tmp_path.iterdir()) == []
+    assert not (tmp_path/"w.bin").exists() and not (tmp_path/"w.bin.part").exists()
 
 def test_existing_good_file_is_not_fetched(server, tmp_path):
     e = entry(server, sha256=SHA)
     (tmp_path/"w.bin").write_bytes(DATA)
     assert download_weights(e, tmp_path, progress=False) == tmp_path/"w.bin" and server.requests == []
+
+def test_concurrent_download_refused(server, tmp_path):
+    fcntl = pytest.importorskip("fcntl")
+    e = entry(server, sha256=SHA)
+    with open(tmp_path/".w.bin.lock", "a") as held: # as another process downloading the same file would
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        with pytest.raises(WeightsError, match="another process is downloading w.bin"): download_weights(e, tmp_path, progress=False)
+    assert server.requests == []
+    assert download_weights(e, tmp_path, progress=False).read_bytes() == DATA # released: it goes ahead
 
 def test_offline(tmp_path):
     with socket.socket() as s: s.bind(("127.0.0.1", 0)); port = s.getsockname()[1] # closed once we leave
