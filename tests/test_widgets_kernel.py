@@ -91,3 +91,46 @@ def test_error_surfaces_in_cell(kernel):
     reply = kc.get_shell_msg(timeout=10)
     while reply["parent_header"].get("msg_id") != msg_id: reply = kc.get_shell_msg(timeout=10)
     assert reply["content"]["status"] == "error" and reply["content"]["ename"] == "ParameterError"
+
+
+def _run(kc, code, timeout=60):
+    "Execute `code` and return its stdout (and error) text."
+    out = []
+    def hook(m):
+        if m["msg_type"] == "stream": out.append(m["content"]["text"])
+        if m["msg_type"] == "error": out.append("ERROR " + m["content"]["ename"] + ": " + m["content"]["evalue"])
+    kc.execute_interactive(code, timeout=timeout, output_hook=hook)
+    return "".join(out)
+
+
+def _click(kc, comm_id):
+    kc.shell_channel.send(kc.session.msg("comm_msg", {"comm_id": comm_id, "data": {"method": "custom", "content": {"event": "click"}}}))
+
+
+def test_studio_generate_and_stop_by_clicks(kernel):
+    "Generate returns at once (the job runs in a worker, the kernel's loop refreshes the preview); Stop, clicked later, ends it."
+    kc = kernel
+    out = _run(kc, textwrap.dedent("""
+        import tempfile
+        from metamusic.widgets import Studio
+        song = SimpleNamespace(name="s", duration=1.0, sr=16000, samples=[0.0] * 16000, plot=lambda: None)
+        def picture(song, models, callback=None, preview=None, **kw):
+            slow_job(3000)(callback)
+            return Image.new("RGB", (8, 8))
+        st = Studio(models="M", out_dir=tempfile.mkdtemp(), functions=dict(load_song=lambda *a, **k: song, picture=picture, video=None))
+        st.set_params(source="x.wav", cutn=4, lr=0.5)
+        print("GEN", st.generate_button.comm.comm_id)
+    """))
+    assert "GEN" in out, out
+    _click(kc, out.split("GEN", 1)[1].split()[0])
+    time.sleep(1.5)
+    line = _run(kc, "print('RUNNING', st.thread.is_alive(), st.preview.state.snapshot()['steps'] > 0, st.preview.image.value[:4] == b'\\x89PNG', st.preview.stop_button.comm.comm_id)")
+    assert "RUNNING True True True" in line, line   # runs in the background, preview drawn, while the kernel answers cells
+    _click(kc, line.split()[-1])
+    deadline, done = time.time() + 20, ""
+    while time.time() < deadline and "DONE True" not in done:
+        time.sleep(0.5)
+        done = _run(kc, "print('DONE', not st.thread.is_alive(), st.preview.stopped, st.status.value)")
+    assert "DONE True True" in done and "stopped" in done, done
+    steps = int(_run(kc, "print(st.preview.state.snapshot()['steps'])"))
+    assert 10 < steps < 3000
