@@ -90,6 +90,7 @@ def test_embedding_equals_official(official, checkpoint):
     torch.testing.assert_close(ours.embed(np.stack([x, y]))[0], got[0], atol=1e-5 * max(1.0, scale), rtol=1e-5)
 
 
+@pytest.mark.filterwarnings("ignore:n_fft=512 is too large")
 def test_spectrogram_matches_independent_stft():
     from metamusic.models import Spectrogram
     import scipy.signal
