@@ -86,6 +86,18 @@ def test_resume_through_redirect(server, tmp_path):
     assert download_weights(e, tmp_path, progress=False).read_bytes() == DATA
     assert server.requests == [("/w.bin", "bytes=777-"), ("/real.bin", "bytes=777-")]
 
+def test_mirror(server, tmp_path):
+    entry(server, path="/mirror.bin")
+    server.files["/dead.bin"] = {"status": 404}
+    e = WeightFile("testw", "w.bin", server.url("/dead.bin"), sha256=SHA, mirrors=(server.url("/mirror.bin"),))
+    (tmp_path/"w.bin.part").write_bytes(DATA[:1000]) # same bytes, so a part from one URL resumes from the other
+    assert download_weights(e, tmp_path, progress=False).read_bytes() == DATA
+    assert server.requests == [("/dead.bin", "bytes=1000-"), ("/mirror.bin", "bytes=1000-")]
+    (tmp_path/"w.bin").unlink()
+    server.files["/mirror.bin"] = {"status": 410}
+    with pytest.raises(WeightsError) as exc: download_weights(e, tmp_path, progress=False)
+    assert "/dead.bin (HTTP 404" in str(exc.value) and "/mirror.bin (HTTP 410" in str(exc.value)
+
 def test_stale_part_is_replaced(server, tmp_path):
     e = entry(server, sha256=SHA)
     (tmp_path/"w.bin.part").write_bytes(b"\0" * 1000) # left from another file: resuming gives a bad checksum
