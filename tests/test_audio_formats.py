@@ -98,6 +98,15 @@ def test_truncated_file_decodes_what_is_there(tmp_path, files):
     assert 0.5 < song.duration < DUR
     assert np.isfinite(song.samples).all()
 
+def test_damaged_file_decodes_with_a_warning_naming_it(tmp_path, files, caplog):
+    data = bytearray(files["flac"].read_bytes())
+    data[3000:20000] = bytes(17000)  # a stretch of the stream wiped out
+    (tmp_path / "damaged.flac").write_bytes(bytes(data))
+    with caplog.at_level(logging.WARNING, logger="metamusic"):
+        song = load_song(tmp_path / "damaged.flac")
+    assert 0 < song.duration <= DUR + 0.1 and np.isfinite(song.samples).all()
+    assert any("damaged.flac" in r.getMessage() and "damaged" in r.getMessage() for r in caplog.records)
+
 def test_nan_samples_are_repaired_with_a_warning(tmp_path, caplog):
     import soundfile as sf
     x = (0.3 * np.sin(np.arange(SR) / 10)).astype(np.float32); x[1000:1010] = np.nan; x[5000] = np.inf
