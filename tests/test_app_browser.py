@@ -1,0 +1,125 @@
+"Real-browser test of the web app: `metamusic app --untrained` on 127.0.0.1, driven by Debian's Chromium through Playwright."
+import os, socket, subprocess, sys, time, urllib.request
+from pathlib import Path
+import pytest
+
+pytestmark = pytest.mark.browser
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run"]
+OUTPUT = Path(__file__).parent / "output"
+CLI = "import sys; from metamusic.cli import main; sys.exit(main())"
+
+def _skip_reason():
+    try: import gradio  # noqa: F401
+    except ImportError: return "gradio is not installed (pip install 'metamusic[app]')"
+    try: import playwright.sync_api  # noqa: F401
+    except ImportError: return "playwright is not installed"
+    if not os.access(CHROMIUM, os.X_OK): return f"{CHROMIUM} not found (apt-get install chromium)"
+    return None
+
+if _skip_reason(): pytest.skip(_skip_reason(), allow_module_level=True)
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0)); return s.getsockname()[1]
+
+@pytest.fixture
+def song_wav(tmp_path):
+    import soundfile as sf
+    from metamusic.audio import demo_song
+    song = demo_song().excerpt(0.0, 3.0)
+    sf.write(tmp_path / "demo.wav", song.samples, song.sr)
+    return tmp_path / "demo.wav"
+
+@pytest.fixture
+def server(tmp_path):
+    port, log = _free_port(), open(tmp_path / "server.log", "w+")
+    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+           "NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost"}
+    proc = subprocess.Popen([sys.executable, "-c", CLI, "app", "--untrained", "--port", str(port), "--runs-dir", str(tmp_path / "runs")],
+                            stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if proc.poll() is not None:
+                log.seek(0); pytest.fail(f"the app exited with code {proc.returncode}:\n{log.read()[-3000:]}")
+            try:
+                with urllib.request.urlopen(url, timeout=2) as r:
+                    if r.status == 200: break
+            except OSError: pass
+            if time.monotonic() > deadline:
+                log.seek(0); pytest.fail(f"the app did not answer on {url} within 60 s:\n{log.read()[-3000:]}")
+            time.sleep(0.5)
+        yield url, proc, log
+    finally:
+        proc.terminate()
+        try: proc.wait(10)
+        except subprocess.TimeoutExpired: proc.kill(); proc.wait(5)
+        log.close()
+
+# Records every image URL the live preview shows, so frames that come and go between polls are still counted.
+WATCH = """sel => { window._frames = new Set(); const root = document.querySelector(sel);
+  const rec = () => root.querySelectorAll('img').forEach(i => { if (i.src) window._frames.add(i.src) });
+  new MutationObserver(rec).observe(root, {subtree: true, childList: true, attributes: true}); rec(); }"""
+
+def test_picture_tab_streams_frames_then_final_image(server, song_wav):
+    from playwright.sync_api import sync_playwright
+    url, proc, log = server
+    OUTPUT.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 1100})
+            page.set_default_timeout(30_000)
+            page.goto(url, wait_until="domcontentloaded")
+            page.locator("#picture-song input[type=file]").set_input_files(str(song_wav))
+            page.locator("#picture-song audio, #picture-song [data-testid='waveform-controls']").first.wait_for(state="attached")
+            page.evaluate(WATCH, "#picture-live")
+            page.click("#picture-generate")
+            page.locator("#picture-result img").wait_for(state="visible", timeout=90_000)
+            frames = page.evaluate("window._frames.size")
+            status = page.locator("#picture-status textarea").input_value()
+            page.screenshot(path=str(OUTPUT / "app_picture.png"), full_page=True)
+        finally: browser.close()
+    assert frames >= 2, f"saw {frames} live frame(s)"
+    assert "done" in status and "untrained" in status, status
+    assert proc.poll() is None, "the server died"
+    runs = list((Path(log.name).parent / "runs").glob("picture-*/*_untrained.png"))
+    assert len(runs) == 1, runs
+
+def test_cancel_stops_the_job_and_frees_the_queue(server, song_wav):
+    from playwright.sync_api import sync_playwright
+    url, proc, log = server
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 1100})
+            page.set_default_timeout(30_000)
+            page.goto(url, wait_until="domcontentloaded")
+            page.locator("#picture-song input[type=file]").set_input_files(str(song_wav))
+            page.locator("#picture-song audio, #picture-song [data-testid='waveform-controls']").first.wait_for(state="attached")
+            iters = page.locator("#picture-iterations input[type=number]")
+            iters.fill("1000"); iters.press("Enter")
+            page.evaluate(WATCH, "#picture-live")
+            page.click("#picture-generate")
+            page.wait_for_function("window._frames.size >= 1", timeout=60_000)
+            page.click("#picture-cancel")
+            status = page.locator("#picture-status textarea")
+            time.sleep(2.0); before = status.input_value()
+            time.sleep(2.0); after = status.input_value()
+            assert before == after, f"progress still moving after Cancel: {before!r} -> {after!r}"
+            assert "1000" in after and "done" not in after, after
+            assert not page.locator("#picture-result img").count()
+            # the queue slot is free again: a short job runs to the end
+            iters.fill("3"); iters.press("Enter")
+            page.click("#picture-generate")
+            page.locator("#picture-result img").wait_for(state="visible", timeout=60_000)
+            assert "done" in status.input_value()
+        finally: browser.close()
+    import json
+    runs = sorted((Path(log.name).parent / "runs").glob("picture-*/request.json"))
+    states = [json.loads(r.read_text()) for r in runs]
+    assert [s["state"] for s in states] == ["stopped", "done"], states
+    assert states[0]["last_step"] < 1000 and states[1]["last_step"] == 3, states
