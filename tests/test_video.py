@@ -1,5 +1,5 @@
 "Music videos end to end on the tiny untrained models: streams, frame count, A/V sync, kill -9 and resume, refusals."
-import os, signal, subprocess, sys, textwrap, time
+import os, shutil, signal, subprocess, sys, time
 from pathlib import Path
 import numpy as np
 import pytest
@@ -71,26 +71,37 @@ video(demo_song(), load_models("cpu", untrained="tiny"), sys.argv[1], fps=12, du
       size=(64, 64), iterations_per_keyframe=3, cutn=2, seed=7, preview=False, progress=False)
 """
 
-def test_kill_and_resume_is_identical(models, song, tmp_path):
-    "A render SIGKILLed mid-way and run again ends with the same keyframes and frames as an uninterrupted one."
-    kw = dict(fps=12, duration=3.0, **FAST)
-    ref = video(song, models, tmp_path / "ref.mp4", **kw)
+def kill_mid_way(tmp_path, name, ready):
+    "Start the child render of `name`.mp4, SIGKILL it once `ready()` is true, and check it was really cut short."
     script = tmp_path / "child.py"; script.write_text(CHILD)
-    out = tmp_path / "killed.mp4"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    child = subprocess.Popen([sys.executable, str(script), str(out)], env=env, cwd=Path(__file__).parent.parent)
-    run = RunFolder(tmp_path / "killed.run")
+    child = subprocess.Popen([sys.executable, str(script), str(tmp_path / f"{name}.mp4")], env=env, cwd=Path(__file__).parent.parent)
     deadline = time.time() + 120
-    while not run.file("keyframe", 2).exists() and time.time() < deadline and child.poll() is None: time.sleep(0.02)
+    while not ready() and time.time() < deadline and child.poll() is None: time.sleep(0.02)
     assert child.poll() is None, "the child finished (or failed) before it could be killed"
     os.kill(child.pid, signal.SIGKILL); child.wait()
+    assert not (tmp_path / f"{name}.mp4").exists()
+
+def test_kill_and_resume_is_identical(models, song, tmp_path):
+    "A render SIGKILLed mid-way (while optimising, then while encoding) and run again ends with the same keyframes and frames."
+    kw = dict(fps=12, duration=3.0, **FAST)
+    ref = video(song, models, tmp_path / "ref.mp4", **kw)
     n_kf = len(list((tmp_path / "ref.run").glob("keyframe_*.pt")))
-    assert 3 <= run.finished() < n_kf and not out.exists()
-    resumed = video(song, models, out, **kw)                    # the same call again
+    expected = probe_video(ref, hashes=True)["video"]
+    assert expected["n_frames"] == 36
+    # killed while optimising keyframes
+    run = RunFolder(tmp_path / "killed.run")
+    kill_mid_way(tmp_path, "killed", lambda: run.file("keyframe", 2).exists())
+    assert 3 <= run.finished() < n_kf
+    resumed = video(song, models, tmp_path / "killed.mp4", **kw)        # the same call again
     for k in range(n_kf):
         assert torch.equal(run.load("keyframe", k)["zq"], RunFolder(tmp_path / "ref.run").load("keyframe", k)["zq"]), k
-    a, b = probe_video(ref, hashes=True)["video"], probe_video(resumed, hashes=True)["video"]
-    assert a["n_frames"] == b["n_frames"] == 36 and a["hashes"] == b["hashes"]
+    assert probe_video(resumed, hashes=True)["video"]["hashes"] == expected["hashes"]
+    # killed while encoding: a partial temporary video is left beside the target, the next run replaces it
+    shutil.copytree(tmp_path / "ref.run", tmp_path / "late.run")        # finished keyframes: straight to encoding
+    kill_mid_way(tmp_path, "late", lambda: list(tmp_path.glob(".late.*.part.mp4")))
+    resumed = video(song, models, tmp_path / "late.mp4", **kw)
+    assert probe_video(resumed, hashes=True)["video"]["hashes"] == expected["hashes"]
     assert leftovers(tmp_path) == []
 
 def test_stop_from_callback_then_resume(models, song, tmp_path):
