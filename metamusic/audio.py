@@ -184,8 +184,9 @@ class Song:
     def __repr__(self):
         d = self.__dict__
         bits = [f"{self.name!r}", f"{self.duration:.2f} s"]
-        if "tempo" in d: bits.append(f"{self.tempo:.1f} BPM" if self.tempo else "no beat")
-        if "beats" in d: bits.append(f"{len(self.beats)} beats")
+        if "_beat_track" in d:  # only what is already computed: a repr never starts an analysis
+            tempo, beats = d["_beat_track"]
+            bits += [f"{tempo:.1f} BPM, {len(beats)} beats" if tempo else f"no tempo, {len(beats)} beats"]
         if "sections" in d: bits.append(f"{len(self.sections)} sections")
         if self.start: bits.append(f"from {self.start:.2f} s")
         if self.path: bits.append(f"path={str(self.path)!r}")
