@@ -1,0 +1,366 @@
+"""metamusic benchmarks: the original project's way vs ours, measured in one run on one machine.
+
+    python bench/run.py                 # the CPU suite (full-size untrained models), about 15 minutes on 2 cores
+    python bench/run.py --device cuda   # the GPU suite: larger sizes, the song at 512x512
+    python bench/run.py --quick         # plumbing check with the tiny models (seconds; results not kept)
+
+Sections: `step` (seconds, FLOPs per optimisation step), `song` (render the same excerpt both ways, with a
+trade-off sweep of ours), `memory` (peak memory of a picture, one subprocess per size), `preview` (live
+preview overhead). Results: bench/results/<machine>-<date>.{json,md,png}. See bench/README.md.
+"""
+from __future__ import annotations
+import argparse, json, os, resource, subprocess, sys, tempfile, time, datetime, statistics
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+os.environ.setdefault("TQDM_DISABLE", "1")  # keep the bench output readable; progress is ours
+
+import numpy as np
+import torch
+
+from common import (machine_info, time_steps, count_flops, quality_proxy, read_frames, smoothness, probe, dump,
+                    gpu_peak, sync)
+from original import OriginalRun, original_video, original_windows
+
+
+def log(*a):
+    print(f"[{time.strftime('%H:%M:%S')}]", *a, file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------- setup
+def get_models(args):
+    from metamusic.models import load_models
+    t = time.perf_counter()
+    m = load_models(device=args.device, untrained="tiny" if args.quick else "full")
+    log(f"models ({m.untrained}) loaded in {time.perf_counter() - t:.1f}s on {m.device}")
+    return m
+
+
+def get_song(args):
+    from metamusic.audio import demo_song
+    song = demo_song()
+    return song.excerpt(args.song_start, min(args.song_seconds, song.duration - args.song_start))
+
+
+def whole_target(models, song):
+    return song.embed(models, segments="whole").float()
+
+
+def make_engine(models, size, embed, seed=0, **opts):
+    "Our engine at `size` aimed at a whole-song embedding, as `picture` aims it."
+    from metamusic.engine import Engine, audio_target
+    return Engine(models, size=size, seed=seed, targets=[audio_target(embed)], **opts)
+
+
+# ---------------------------------------------------------------- 1. step cost
+def bench_step(models, song, args):
+    from metamusic.engine import ENGINE_DEFAULTS
+    size, cutn, dev = (args.step_size, args.step_size), args.cutn, args.device
+    emb = whole_target(models, song)
+    res = dict(size=list(size), cutn=cutn, steps_timed=args.step_n, warmup=1)
+    tmp = Path(tempfile.mkdtemp(prefix="mm-bench-step-"))
+
+    orig = OriginalRun(models, size=size, cutn=cutn, lr=0.15, seed=0)
+    orig.prompts = [(emb.to(orig.device), 1.0)]
+    k = [0]
+    def ostep():
+        orig.step(tmp / f"{k[0] % 4}.png"); k[0] += 1
+    log("step: original ...")
+    ot = time_steps(ostep, args.step_n, device=dev)
+    oflops = count_flops(ostep)
+    res["original"] = dict(s_per_step=statistics.median(ot), times=ot, flops=oflops,
+                           flops_per_s=oflops / statistics.median(ot),
+                           params=dict(lr=0.15, cut_method="latest (per-cut loop)", augments="Af,Pe,Ji,Er",
+                                       precision="fp32 (CLIP autocast fp16 on CUDA only)", png_per_step=True))
+    log(f"step: original {statistics.median(ot):.3f}s/step")
+    del orig
+
+    def ours(opts, label):
+        eng = make_engine(models, size, emb, seed=0, **opts)
+        log(f"step: ours ({label}) ...")
+        t = time_steps(eng.step, args.step_n, device=dev)
+        fl = count_flops(eng.step)
+        r = dict(s_per_step=statistics.median(t), times=t, flops=fl, flops_per_s=fl / statistics.median(t),
+                 params={**{k: v for k, v in ENGINE_DEFAULTS.items()}, **opts})
+        log(f"step: ours ({label}) {r['s_per_step']:.3f}s/step")
+        return r
+    res["ours"] = ours(dict(cutn=cutn), f"defaults, cutn={cutn}")
+    if ENGINE_DEFAULTS.get("cutn") != cutn:
+        res["ours_defaults"] = ours({}, f"defaults as shipped, cutn={ENGINE_DEFAULTS.get('cutn')}")
+    res["ratio"] = res["original"]["s_per_step"] / res["ours"]["s_per_step"]
+    if not dev.startswith("cuda"):
+        from common import cpu_peak
+        peak = cpu_peak()
+        for key in ("original", "ours", "ours_defaults"):
+            if key in res and peak: res[key]["fraction_of_peak"] = res[key]["flops_per_s"] / peak
+        res["peak_used"] = f"rough fp32 estimate of this CPU: {peak / 1e9:.0f} GFLOP/s (cores x BogoMIPS/2 x 32)" if peak else None
+    if dev.startswith("cuda"):
+        name = torch.cuda.get_device_name(0)
+        for key in ("original", "ours", "ours_defaults"):
+            if key in res:
+                peak = gpu_peak(name, low_precision=True)
+                res[key]["fraction_of_peak"] = res[key]["flops_per_s"] / peak if peak else None
+        res["peak_used"] = "bf16/fp16 dense tensor-core peak of " + name
+    return res
+
+
+# ---------------------------------------------------------------- 2. song render
+def _last_frames(frames, ends, fps):
+    idx = [min(len(frames) - 1, max(0, round(e * fps) - 1)) for e in ends]
+    return [frames[i] for i in idx], idx
+
+
+def bench_song(models, song, args, step_res=None):
+    """Render the same excerpt the original way and ours (a sweep of settings, and `video`'s defaults).
+
+    Each render gets a fresh `Song` so that neither inherits the other's cached analysis; librosa's JIT is
+    warmed up once, untimed, before either runs."""
+    from metamusic.video import video
+    from metamusic.engine import ENGINE_DEFAULTS
+    import inspect
+    size, fps = (args.song_size, args.song_size), args.fps
+    tmp = Path(tempfile.mkdtemp(prefix="mm-bench-song-"))
+    res = dict(excerpt=dict(start=args.song_start, seconds=song.duration), size=list(size), fps=fps)
+    original_windows(get_song(args).samples, song.sr)  # warm-up (numba JIT), untimed
+
+    log(f"song: original schedule on {song.duration:.2f}s ...")
+    o = original_video(get_song(args), models, tmp / "orig", fps=fps, size=size, cutn=args.cutn, lr=0.15, seed=0)
+    windows, targets = o["windows"], o["targets"]
+    frames, _ = read_frames(o["path"])
+    cum = np.cumsum(o["steps_per_window"])
+    if len(frames) == cum[-1]:
+        last, src = [frames[i - 1] for i in cum], "decoded final mp4"
+    else:  # the original's concat + re-encode dropped or added frames: use the PNGs it wrote
+        from PIL import Image
+        last, src = [np.asarray(Image.open(p).convert("RGB")) for p in o["last_pngs"]], "last PNG of each window"
+    proxy, per = quality_proxy(models, last, targets)
+    res["windows"] = [list(w) for w in windows]
+    res["original"] = dict(wall_s=o["wall_s"], steps_s=o["steps_s"], encode_s=o["encode_s"], setup_s=o["setup_s"],
+                           n_steps=o["n_steps"], s_per_step=o["steps_s"] / o["n_steps"], frames=len(frames),
+                           frames_computed=int(cum[-1]), proxy=proxy, proxy_per_window=per, proxy_source=src,
+                           smoothness=smoothness(frames), s_per_music_s=o["wall_s"] / song.duration,
+                           video=probe(o["path"]),
+                           params=dict(fps=fps, cutn=args.cutn, lr=0.15, size=list(size), steps_per_music_s=fps,
+                                       encode="per window libx264 veryslow crf 17, ts concat, final re-encode + AAC"))
+    log(f"song: original {o['wall_s']:.1f}s, {o['n_steps']} steps, proxy {proxy:.4f}")
+
+    vdefaults = {k: p.default for k, p in inspect.signature(video).parameters.items()
+                 if p.default is not inspect.Parameter.empty}
+
+    def ours(ipk, cutn, label):
+        out = tmp / f"ours-{label}.mp4"
+        opts = dict(out=out, fps=fps, size=size, seed=0, run_dir=tmp / f"run-{label}", resume=False)
+        if "preview" in vdefaults: opts["preview"] = False
+        if ipk is not None: opts["iterations_per_keyframe"] = ipk
+        if cutn is not None: opts["cutn"] = cutn
+        s = get_song(args)
+        log(f"song: ours {label} ...")
+        t = time.perf_counter()
+        video(s, models, **opts)
+        sync(args.device)
+        wall = time.perf_counter() - t
+        fr, _ = read_frames(out)
+        lf, idx = _last_frames(fr, [e for _, e in windows], fps)
+        p, pw = quality_proxy(models, lf, targets)
+        r = dict(label=label, wall_s=wall, iterations_per_keyframe=ipk or vdefaults.get("iterations_per_keyframe"),
+                 cutn=cutn or ENGINE_DEFAULTS.get("cutn"), n_keyframes=len(s.segments()), frames=len(fr), proxy=p,
+                 proxy_per_window=pw, smoothness=smoothness(fr), s_per_music_s=wall / song.duration,
+                 video=probe(out), ratio_vs_original=o["wall_s"] / wall)
+        log(f"song: ours {label}: {wall:.1f}s (x{r['ratio_vs_original']:.2f}), proxy {p:.4f}")
+        return r
+
+    res["sweep"] = [ours(ipk, cutn, f"ipk{ipk}-cut{cutn}") for ipk, cutn in args.sweep]
+    vd = dict(video={k: v for k, v in vdefaults.items() if isinstance(v, (int, float, str, type(None)))},
+              engine=ENGINE_DEFAULTS)
+    if args.song_defaults:
+        res["ours_defaults"] = dict(ours(None, None, "defaults"), params=vd)
+    else:  # too slow for the CPU budget: estimate from measured step times, clearly labelled
+        n_kf = len(get_song(args).segments())
+        ipk = vdefaults.get("iterations_per_keyframe")
+        sps = (step_res or {}).get("ours", {}).get("s_per_step") if (step_res or {}).get("cutn") == ENGINE_DEFAULTS.get("cutn") else None
+        if sps and ipk and tuple(step_res["size"]) == size:
+            est = n_kf * ipk * sps
+            res["ours_defaults_estimate"] = dict(wall_s=est, n_keyframes=n_kf, iterations_per_keyframe=ipk,
+                                                 cutn=ENGINE_DEFAULTS.get("cutn"), s_per_step=sps,
+                                                 ratio_vs_original=o["wall_s"] / est, params=vd,
+                                                 note="estimated: keyframes x iterations x measured s/step "
+                                                      "(optimisation only; frames and encoding not included); not run, "
+                                                      "to keep the CPU suite within its budget")
+    # the best trade-off: fastest configuration at equal-or-better quality proxy than the original
+    cands = res["sweep"] + ([res["ours_defaults"]] if "ours_defaults" in res else [])
+    ok = [r for r in cands if r["proxy"] <= proxy]
+    res["best"] = min(ok, key=lambda r: r["wall_s"]) if ok else None
+    return res
+
+
+# ---------------------------------------------------------------- 3. memory (one subprocess per size)
+def vm_hwm():
+    "Peak resident memory of this process in bytes: VmHWM, which exec resets (ru_maxrss keeps the parent's peak at fork)."
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"): return int(line.split()[1]) * 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # not Linux: best effort
+
+
+def child_memory(args):
+    "Runs in a subprocess: load models, run a short picture, print peak memory as JSON."
+    from metamusic.picture import picture
+    models = get_models(args)
+    song = get_song(args)
+    rss_models = vm_hwm()
+    if args.device.startswith("cuda"): torch.cuda.reset_peak_memory_stats()
+    t = time.perf_counter()
+    if args.mem_size > 0:
+        picture(song, models, size=(args.mem_size, args.mem_size), iterations=args.mem_iters, seed=0,
+                preview=False, cutn=args.cutn)
+    sync(args.device)
+    r = dict(size=args.mem_size, wall_s=time.perf_counter() - t, rss_after_models=rss_models,
+             rss_peak=vm_hwm())
+    if args.device.startswith("cuda"):
+        r["cuda_max_allocated"] = torch.cuda.max_memory_allocated()
+        r["cuda_max_reserved"] = torch.cuda.max_memory_reserved()
+    print("MEMJSON " + json.dumps(r), flush=True)
+
+
+def bench_memory(args):
+    out = []
+    for s in [0] + args.mem_sizes:
+        cmd = [sys.executable, str(HERE / "run.py"), "--child-memory", "--mem-size", str(s), "--device", args.device,
+               "--cutn", str(args.cutn), "--mem-iters", str(args.mem_iters)] + (["--quick"] if args.quick else [])
+        log(f"memory: picture {s}x{s} ({args.mem_iters} iterations, cutn {args.cutn}) in a subprocess ..."
+            if s else "memory: models only, in a subprocess ...")
+        p = subprocess.run(cmd, stdout=subprocess.PIPE, text=True)  # one process per size: peaks never mix
+        stdout = p.stdout
+        line = [l for l in stdout.splitlines() if l.startswith("MEMJSON ")]
+        if p.returncode != 0 or not line:
+            out.append(dict(size=s, error=f"exit {p.returncode}")); log(f"memory: size {s} failed"); continue
+        r = json.loads(line[-1][8:])
+        log(f"memory: {s}: peak RSS {r['rss_peak'] / 2**30:.2f} GiB"
+            + (f", CUDA max allocated {r['cuda_max_allocated'] / 2**30:.2f} GiB" if "cuda_max_allocated" in r else ""))
+        out.append(r)
+    return dict(cutn=args.cutn, iterations=args.mem_iters, runs=out)
+
+
+# ---------------------------------------------------------------- 4. preview overhead
+def bench_preview(models, song, args):
+    """A picture with and without the notebook's live preview, headless.
+
+    `picture(..., preview=True)` hands its job to the previewer that `metamusic.widgets` registers, exactly as in
+    a notebook: the job runs in a worker thread, the preview's callback decodes frames (throttled) and records
+    losses, and this thread refreshes the widget (PNG frame, loss plot) every 0.1 s. Only the browser is missing."""
+    from metamusic.picture import picture
+    from metamusic import core, widgets  # importing widgets registers the previewer
+    if core._previewer[0] is None: return dict(error="metamusic.widgets registered no previewer")
+    size, it = (args.preview_size, args.preview_size), args.preview_iters
+    runs = {"without": [], "with": []}
+    import contextlib, io
+    picture(song, models, size=size, iterations=1, seed=0, preview=False)  # warm-up (caches, allocator), untimed
+    for rep in range(args.preview_reps):  # interleaved, so drift in machine load hits both alike
+        for key in ("without", "with"):
+            t = time.perf_counter()
+            with contextlib.redirect_stdout(io.StringIO()):  # display() outside a kernel prints the widget's repr
+                picture(song, models, size=size, iterations=it, seed=0, preview=(key == "with"))
+            sync(args.device); runs[key].append(time.perf_counter() - t)
+            log(f"preview: {key} {runs[key][-1]:.2f}s")
+    a, b = statistics.median(runs["without"]), statistics.median(runs["with"])
+    return dict(size=list(size), iterations=it, reps=args.preview_reps, without_s=runs["without"],
+                with_s=runs["with"], overhead=(b - a) / a, how="picture(preview=True) through the registered "
+                "widgets previewer (worker thread + refresh loop), no browser")
+
+
+# ---------------------------------------------------------------- main
+def parse(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--device", default="cpu", help="cpu or cuda")
+    ap.add_argument("--quick", action="store_true", help="tiny models and sizes: checks the plumbing in seconds")
+    ap.add_argument("--sections", default="step,song,memory,preview")
+    ap.add_argument("--out-dir", default=None, help="default: bench/results (a temporary folder with --quick)")
+    ap.add_argument("--cutn", type=int, default=None, help="cutouts for the equal-settings comparisons (32)")
+    ap.add_argument("--step-size", type=int, default=None)
+    ap.add_argument("--step-n", type=int, default=None, help="timed steps per configuration")
+    ap.add_argument("--song-seconds", type=float, default=None)
+    ap.add_argument("--song-start", type=float, default=None)
+    ap.add_argument("--song-size", type=int, default=None)
+    ap.add_argument("--fps", type=int, default=25)
+    ap.add_argument("--sweep", default=None, help="iterations_per_keyframe:cutn pairs, comma separated")
+    ap.add_argument("--song-defaults", dest="song_defaults", action="store_true", default=None,
+                    help="also render with video()'s defaults (default: on a GPU; on the CPU they are estimated)")
+    ap.add_argument("--no-song-defaults", dest="song_defaults", action="store_false", default=None)
+    ap.add_argument("--mem-sizes", default=None)
+    ap.add_argument("--mem-iters", type=int, default=2)
+    ap.add_argument("--preview-size", type=int, default=None)
+    ap.add_argument("--preview-iters", type=int, default=None)
+    ap.add_argument("--preview-reps", type=int, default=None)
+    ap.add_argument("--child-memory", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--mem-size", type=int, default=0, help=argparse.SUPPRESS)
+    a = ap.parse_args(argv)
+    gpu = a.device.startswith("cuda")
+    d = dict(  # (CPU, GPU, quick) defaults
+        cutn=(32, 32, 4), step_size=(128, 512, 64), step_n=(3, 10, 2), song_seconds=(3.0, 20.0, 1.5),
+        song_start=(0.0, 0.0, 0.0), song_size=(128, 512, 64), mem_sizes=("256,512", "256,512,768", "64,128"),
+        preview_size=(128, 512, 64), preview_iters=(6, 30, 3), preview_reps=(2, 3, 1),
+        sweep=("4:8,8:8,8:16,16:16", "10:16,20:16,20:32,50:32", "2:2,4:4"))
+    pick = 2 if a.quick else (1 if gpu else 0)
+    if a.song_defaults is None: a.song_defaults = gpu
+    for k, v in d.items():
+        if getattr(a, k) is None: setattr(a, k, v[pick])
+    a.mem_sizes = [int(s) for s in str(a.mem_sizes).split(",") if s]
+    a.sweep = [tuple(int(x) for x in p.split(":")) for p in str(a.sweep).split(",") if p]
+    a.sections = [s.strip() for s in a.sections.split(",") if s.strip()]
+    return a
+
+
+def machine_slug(info, device):
+    import re
+    if info.get("gpu"): name = info["gpu"]["name"]
+    else: name = f"{info['cpu']}-{info['cores']}c"
+    return re.sub(r"[^a-z0-9]+", "-", f"{device.split(':')[0]}-{name}".lower()).strip("-")
+
+
+def main(argv=None):
+    args = parse(argv)
+    if args.child_memory: return child_memory(args)
+    from metamusic.core import get_device, seed_everything
+    args.device = str(get_device(args.device))
+    info = machine_info(args.device)
+    date = datetime.datetime.now(datetime.timezone.utc)
+    out_dir = Path(args.out_dir) if args.out_dir else (Path(tempfile.mkdtemp(prefix="mm-bench-quick-")) if args.quick
+                                                        else HERE / "results")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stem = out_dir / f"{machine_slug(info, args.device)}-{date:%Y-%m-%d}"
+    results = dict(machine=info, started=date.isoformat(timespec="seconds"), quick=args.quick,
+                   params={k: v for k, v in vars(args).items() if not k.startswith("child")},
+                   models="untrained tiny twins" if args.quick else "load_models(untrained='full'): real-size "
+                          "architectures, random weights", sections={})
+    t0 = time.perf_counter()
+    models = get_models(args)
+    song = get_song(args)
+    results["song"] = dict(name=getattr(song, "name", "demo"), duration=song.duration, sr=song.sr)
+    from report import write_report
+    for sec in args.sections:
+        ts = time.perf_counter()
+        seed_everything(0)
+        try:
+            if sec == "step": r = bench_step(models, song, args)
+            elif sec == "song": r = bench_song(models, song, args, results["sections"].get("step"))
+            elif sec == "memory": r = bench_memory(args)
+            elif sec == "preview": r = bench_preview(models, song, args)
+            else: raise SystemExit(f"unknown section {sec!r}; choose from step, song, memory, preview")
+        except Exception as e:  # keep the other sections' numbers; the table says what failed
+            import traceback; traceback.print_exc()
+            r = dict(error=f"{type(e).__name__}: {e}")
+        r["section_s"] = time.perf_counter() - ts
+        results["sections"][sec] = r
+        results["total_s"] = time.perf_counter() - t0
+        dump(results, stem.with_suffix(".json"))
+        log(f"{sec} done in {r['section_s']:.0f}s (total {results['total_s']:.0f}s)")
+    results["finished"] = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    results["machine"]["load_avg_end"] = list(os.getloadavg())
+    dump(results, stem.with_suffix(".json"))
+    write_report(results, stem)
+    log(f"results: {stem}.json, .md, .png")
+    return results
+
+
+if __name__ == "__main__":
+    main()
