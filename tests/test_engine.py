@@ -1,5 +1,5 @@
 "Engine properties that the notebook can't show compactly: prompt parsing over many inputs, cutout shapes over many sizes, reproducibility across processes."
-import hashlib, os, subprocess, sys, textwrap
+import hashlib, os, subprocess, sys
 import numpy as np
 import pytest
 import torch
@@ -31,26 +31,22 @@ def test_cutout_shapes(w, h, cutn, method, cut_pow, augment):
     cuts = MakeCutouts(16, cutn, method, cut_pow, augments=("Af", "Pe", "Ji", "Er", "Sh", "Gn", "Ro", "Re") if augment else None)(x)
     assert cuts.shape == (cutn, 3, 16, 16) and torch.isfinite(cuts).all()
 
-SCRIPT = textwrap.dedent("""
-    import hashlib, sys, numpy as np
-    from metamusic.models import load_models
-    from metamusic.engine import Engine
-    models = load_models(device="cpu", untrained="tiny")
-    eng = Engine(models, size=(48, 32), seed=int(sys.argv[1]), cutn=2, targets="a storm at sea")
-    eng.run(4)
-    print(hashlib.sha256(np.asarray(eng.image()).tobytes() + eng.z.detach().numpy().tobytes()).hexdigest())
-""")
-
 def _digest(seed):
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    out = subprocess.run([sys.executable, "-c", SCRIPT, str(seed)], capture_output=True, text=True, env=env, timeout=300)
-    assert out.returncode == 0, out.stderr
-    return out.stdout.strip().splitlines()[-1]
+    "Hash of the picture and latent after 4 seeded steps (the same code runs in the subprocess)."
+    from metamusic.models import load_models
+    models = load_models(device="cpu", untrained="tiny")
+    eng = Engine(models, size=(48, 32), seed=seed, cutn=2, targets="a storm at sea")
+    eng.run(4)
+    return hashlib.sha256(np.asarray(eng.image()).tobytes() + eng.z.detach().numpy().tobytes()).hexdigest()
 
 def test_seed_reproduces_across_processes():
     "Same seed → bit-identical pixels and latent in a fresh process; another seed → another picture."
-    a, b, c = _digest(7), _digest(7), _digest(8)
-    assert a == b and a != c
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    script = "import sys; sys.path.insert(0, sys.argv[1]); from test_engine import _digest; print(_digest(7))"
+    out = subprocess.run([sys.executable, "-c", script, os.path.dirname(__file__)], capture_output=True, text=True, env=env, timeout=300)
+    assert out.returncode == 0, out.stderr
+    other = out.stdout.strip().splitlines()[-1]
+    assert _digest(7) == other != _digest(8)
 
 def test_bf16_on_cpu_runs():
     from metamusic.models import load_models
