@@ -23,6 +23,12 @@ CELLS = [
     "t0 = time.time()\n"
     "image = picture(song, models, size=(64, 64), iterations=5000, seed=0, cutn=4)\n"
     "print('FINISHED', round(time.time() - t0, 1))",
+    "import tempfile, soundfile as sf\n"
+    "from metamusic import studio\n"
+    "d = tempfile.mkdtemp()\n"
+    "sf.write(d + '/excerpt.wav', song.samples, song.sr)\n"
+    "s = studio(models, out_dir=d)\n"
+    "s.set_params(source=d + '/excerpt.wav', width=32, height=32, iterations=4, cutn=2, seed='1')",
 ]
 
 
@@ -146,6 +152,21 @@ def test_live_preview_in_jupyterlab(lab):
             second.locator(".jp-OutputArea-output", has_text="FINISHED").wait_for(timeout=30_000)
             assert "stopped after" in preview.inner_text()
             page.screenshot(path=str(OUTPUT / "browser_preview_stopped.png"), full_page=True)
+
+            # the studio: Generate returns at once, the run shows its own preview, then the result and its code
+            third = _run_cell(page, 2)
+            st = third.locator(".metamusic-studio")
+            st.wait_for(timeout=30_000)
+            st.get_by_role("button", name="Generate").click()
+            st.locator(".metamusic-preview").wait_for(timeout=30_000)
+            st.get_by_text("done", exact=True).wait_for(timeout=60_000)
+            assert st.locator("a[download='excerpt.png']").count() == 1, "no download link for the result"
+            st.get_by_role("button", name="Copy as code").click()
+            box, code, deadline = st.locator("textarea").last, "", time.monotonic() + 15
+            while "picture(" not in code and time.monotonic() < deadline:  # the value arrives by a widget message
+                time.sleep(0.3); code = box.input_value()
+            assert "result = picture(song, models," in code and "size=(32, 32), iterations=4" in code, code
+            page.screenshot(path=str(OUTPUT / "browser_studio.png"), full_page=True)
         except Exception:
             page.screenshot(path=str(OUTPUT / "browser_preview_failure.png"), full_page=True)
             log.seek(0); print(log.read()[-3000:])
