@@ -1,6 +1,6 @@
 """The live preview inside a real Jupyter kernel (no browser): a Stop click sent as a widget message while a cell runs ends the job
 within a step, requests sent meanwhile run afterwards in order, and job errors reach the cell as the same MetamusicError."""
-import os, queue, sys, textwrap, time
+import os, queue, textwrap, time
 import pytest
 
 jupyter_client = pytest.importorskip("jupyter_client")
