@@ -70,10 +70,11 @@ def time_steps(step, n, warmup=1, device="cpu"):
 
 
 def count_flops(step):
-    "FLOPs of one call of `step()` (forward + backward, as `torch.utils.flop_counter` counts them)."
+    "FLOPs of one call of `step()` (forward + backward, as `torch.utils.flop_counter` counts them), and by top module."
     from torch.utils.flop_counter import FlopCounterMode
     with FlopCounterMode(display=False) as fc: step()
-    return int(fc.get_total_flops())
+    by = {k: int(sum(v.values())) for k, v in fc.get_flop_counts().items() if "." not in k and k != "Global"}
+    return int(fc.get_total_flops()), by
 
 
 @torch.no_grad()

@@ -65,6 +65,71 @@ def goals(res):
     return out
 
 
+def _share(r):
+    by, tot = r.get("flops_by_module") or {}, r.get("flops") or 0
+    if not tot: return ""
+    clip = sum(v for k, v in by.items() if "VisionTransformer" in k or "CLIP" in k)
+    dec = sum(v for k, v in by.items() if "Decoder" in k)
+    return f"CLIP {100 * clip / tot:.0f}%, VQGAN decoder {100 * dec / tot:.0f}% of the FLOPs"
+
+
+def notes(res):
+    "Data-driven explanations of each goal's outcome."
+    gpu, S, out = bool(res["machine"].get("gpu")), res["sections"], []
+    st = S.get("step", {})
+    if "ratio" in st:
+        o, u = st["original"], st["ours"]
+        same = abs(o["flops"] - u["flops"]) / o["flops"] < 0.02
+        out.append(f"Step: at equal size and cutouts both loops do {'the same' if same else 'different'} arithmetic "
+                   f"({o['flops'] / 1e9:.0f} vs {u['flops'] / 1e9:.0f} GFLOP per step; {_share(u)}). "
+                   + ("On a CPU the only savings at equal settings are the per-cut pooling loop and the per-step PNG; "
+                      "mixed precision, channels_last and tensor cores only help on a GPU, so parity is the floor here "
+                      "and the song benchmark is where the time is saved (fewer steps)." if not gpu else
+                      "On the GPU ours runs CLIP and the decoder under bf16/fp16 autocast with channels_last; the "
+                      "original ran the decoder in fp32."))
+    so = S.get("song", {})
+    if "original" in so:
+        o, need = so["original"], (10 if gpu else 5)
+        b = so.get("best")
+        if b:
+            ph = b.get("phase_s") or {}
+            rend, opt = ph.get("rendering", 0), ph.get("optimising", 0)
+            out.append(f"Song: the original spends {o['s_per_music_s']:.0f} s per second of music ({o['params']['steps_per_music_s']} "
+                       f"steps at {o['s_per_step']:.2f} s). Our fastest render at equal-or-better proxy spends "
+                       f"{b['s_per_music_s']:.1f} s: {opt:.0f} s optimising {b['n_keyframes']} keyframes × "
+                       f"{b['iterations_per_keyframe']} steps, {rend:.0f} s decoding and encoding the {b['frames']} in-between "
+                       f"frames (without gradients). " + ("" if b["ratio_vs_original"] >= need else
+                       "Decoding every output frame with the full VQGAN decoder is the floor on this machine; a cheaper "
+                       "in-between (decode at a lower resolution and upscale, or interpolate in pixel space between "
+                       "decoded keyframes) would close the gap."))
+        else:
+            out.append("Song: no configuration in the sweep reached the original's quality proxy; more iterations per "
+                       "keyframe or more cutouts would.")
+        e = so.get("ours_defaults_estimate") or so.get("ours_defaults")
+        if e:
+            w = [b_ - a_ for a_, b_ in so["windows"]]
+            kf_per_s = len(w) / sum(w)
+            out.append(f"`video` defaults: {e['iterations_per_keyframe']} iterations per keyframe with a keyframe every "
+                       f"2 beats ({kf_per_s:.2f} keyframes per second of music here) is "
+                       f"{e['iterations_per_keyframe'] * kf_per_s:.0f} steps per second of music against the original's "
+                       f"{o['params']['steps_per_music_s']}: "
+                       + ("slower than the original on this CPU at 120 BPM. " if e["ratio_vs_original"] < 1 else "")
+                       + (f"The sweep's choice (ipk {b['iterations_per_keyframe']}, cutn {b['cutn']}) is the measured "
+                          f"alternative for this machine." if b else ""))
+        out.append("Quality proxy: with untrained (random) weights all CLIP embeddings lie close together, so the "
+                   "proxies differ only in the third decimal; they show whether the optimisation gets as close to its "
+                   "targets as the original's, not whether the pictures look good. Per-window values are in the JSON.")
+    me = S.get("memory", {})
+    if me and not gpu: out.append("Memory on a T4: needs a GPU run (`python bench/run.py --device cuda`); the CPU peak "
+                                  "RSS above includes the models (about 1.7 GiB of fp32 weights and code).")
+    pv = S.get("preview", {})
+    if "overhead" in pv:
+        out.append(f"Preview: {100 * pv['overhead']:+.1f}% (the preview decodes frames only within a 5% time budget and "
+                   "draws on the main thread while the job runs in a worker thread); differences of a few percent are "
+                   "within run-to-run noise on a shared 2-core machine.")
+    return out
+
+
 def markdown(res):
     m, S = res["machine"], res["sections"]
     dev = m["gpu"]["name"] if m.get("gpu") else f"CPU only: {m['cpu']}, {m['cores']} cores"
@@ -86,7 +151,7 @@ def markdown(res):
                 r = st[k]
                 L.append(f"| {name} | {r['s_per_step']:.3f} | {r['flops'] / 1e9:.1f} | {r['flops_per_s'] / 1e9:.1f} | "
                          f"{_f(r.get('fraction_of_peak'), '{:.1%}')} |")
-        L += ["", f"Ours is ×{st['ratio']:.2f} the original's speed at equal settings. FLOPs: matmuls, convolutions and "
+        L += ["", f"Ours is ×{st['ratio']:.2f} the original's speed at equal settings ({_share(st['ours'])}). FLOPs: matmuls, convolutions and "
               f"attention, forward + backward, as `torch.utils.flop_counter` counts them. Peak: {st.get('peak_used')}."]
     elif st: L += ["", f"## 1. Step cost: failed ({st.get('error')})"]
     so = S.get("song")
@@ -131,6 +196,7 @@ def markdown(res):
               f"Without preview: {', '.join(f'{t:.2f}' for t in pv['without_s'])} s; with the widgets' preview callback: "
               f"{', '.join(f'{t:.2f}' for t in pv['with_s'])} s; overhead {100 * pv['overhead']:+.1f}% (medians)."]
     elif pv: L += ["", f"## 4. Preview overhead: not measured ({pv.get('error')})"]
+    L += ["", "## Notes: what limits the missed goals", ""] + [f"- {n}" for n in notes(res)]
     L += ["", f"Total benchmark time {res.get('total_s', 0) / 60:.1f} min. Reproduce: `make bench` "
           "(or `python bench/run.py --device cuda` on a GPU)."]
     return "\n".join(L) + "\n"
@@ -138,12 +204,13 @@ def markdown(res):
 
 def plot(res, path):
     import matplotlib; matplotlib.use("Agg")
+    import matplotlib.ticker
     import matplotlib.pyplot as plt
     S = res["sections"]
     fig, ax = plt.subplots(1, 3, figsize=(15, 4.2))
     st = S.get("step", {})
     if "original" in st:
-        names, vals = ["original", "ours"], [st["original"]["s_per_step"], st["ours"]["s_per_step"]]
+        names, vals = ["original", f"ours\n(cutn {st['cutn']})"], [st["original"]["s_per_step"], st["ours"]["s_per_step"]]
         if "ours_defaults" in st: names.append("ours\n(defaults)"); vals.append(st["ours_defaults"]["s_per_step"])
         ax[0].bar(names, vals, color=["#999", "#3a7", "#6c9"][:len(vals)])
         ax[0].set_ylabel("seconds per step"); ax[0].set_title(f"Step, {st['size'][0]}², {st['cutn']} cutouts")
@@ -161,7 +228,11 @@ def plot(res, path):
             d = so["ours_defaults"]; ax[1].scatter([d["wall_s"]], [d["proxy"]], marker="*", s=150, c="#c33",
                                                   label="ours, video defaults", zorder=3)
         ax[1].axhline(o["proxy"], color="#999", lw=0.8, ls="--")
-        ax[1].set_xscale("log"); ax[1].set_xlabel("wall seconds (log)"); ax[1].set_ylabel("quality proxy (lower = closer)")
+        e = so.get("ours_defaults_estimate")
+        if e: ax[1].axvline(e["wall_s"], color="#c33", lw=0.8, ls=":", label=f"video defaults (estimated time)")
+        ax[1].set_xscale("log"); ax[1].set_xlabel("wall seconds (log)")
+        ax[1].xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
+        ax[1].xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter()); ax[1].set_ylabel("quality proxy (lower = closer)")
         ax[1].set_title(f"Song, {so['excerpt']['seconds']:.1f} s at {so['size'][0]}², {so['fps']} fps\n"
                         "(labels: iterations per keyframe)", fontsize=9)
         ax[1].legend(fontsize=7)

@@ -68,8 +68,8 @@ def bench_step(models, song, args):
         orig.step(tmp / f"{k[0] % 4}.png"); k[0] += 1
     log("step: original ...")
     ot = time_steps(ostep, args.step_n, device=dev)
-    oflops = count_flops(ostep)
-    res["original"] = dict(s_per_step=statistics.median(ot), times=ot, flops=oflops,
+    oflops, oby = count_flops(ostep)
+    res["original"] = dict(s_per_step=statistics.median(ot), times=ot, flops=oflops, flops_by_module=oby,
                            flops_per_s=oflops / statistics.median(ot),
                            params=dict(lr=0.15, cut_method="latest (per-cut loop)", augments="Af,Pe,Ji,Er",
                                        precision="fp32 (CLIP autocast fp16 on CUDA only)", png_per_step=True))
@@ -80,8 +80,8 @@ def bench_step(models, song, args):
         eng = make_engine(models, size, emb, seed=0, **opts)
         log(f"step: ours ({label}) ...")
         t = time_steps(eng.step, args.step_n, device=dev)
-        fl = count_flops(eng.step)
-        r = dict(s_per_step=statistics.median(t), times=t, flops=fl, flops_per_s=fl / statistics.median(t),
+        fl, by = count_flops(eng.step)
+        r = dict(s_per_step=statistics.median(t), times=t, flops=fl, flops_by_module=by, flops_per_s=fl / statistics.median(t),
                  params={**{k: v for k, v in ENGINE_DEFAULTS.items()}, **opts})
         log(f"step: ours ({label}) {r['s_per_step']:.3f}s/step")
         return r
@@ -150,7 +150,17 @@ def bench_song(models, song, args, step_res=None):
 
     def ours(ipk, cutn, label):
         out = tmp / f"ours-{label}.mp4"
-        opts = dict(out=out, fps=fps, size=size, seed=0, run_dir=tmp / f"run-{label}", resume=False)
+        # the original's windows as keyframe segments: identical targets on both sides (on a clip this short the
+        # two beat trackers disagree at the edges, and ours would merge windows into fewer keyframes)
+        opts = dict(out=out, fps=fps, size=size, seed=0, run_dir=tmp / f"run-{label}", resume=False,
+                    segments=[tuple(w) for w in windows])
+        phases, last = {}, [None]
+        def timer(ev):  # wall time between events, booked to the phase of the event that ends the interval
+            now = time.perf_counter()
+            ph = getattr(ev, "phase", None) or "optimising"
+            phases[ph] = phases.get(ph, 0.0) + now - (last[0] or t)
+            last[0] = now
+        opts["callback"] = timer
         if "preview" in vdefaults: opts["preview"] = False
         if ipk is not None: opts["iterations_per_keyframe"] = ipk
         if cutn is not None: opts["cutn"] = cutn
@@ -164,7 +174,8 @@ def bench_song(models, song, args, step_res=None):
         lf, idx = _last_frames(fr, [e for _, e in windows], fps)
         p, pw = quality_proxy(models, lf, targets)
         r = dict(label=label, wall_s=wall, iterations_per_keyframe=ipk or vdefaults.get("iterations_per_keyframe"),
-                 cutn=cutn or ENGINE_DEFAULTS.get("cutn"), n_keyframes=len(s.segments()), frames=len(fr), proxy=p,
+                 cutn=cutn or ENGINE_DEFAULTS.get("cutn"), n_keyframes=len(windows), frames=len(fr), proxy=p,
+                 phase_s=phases, after_last_event_s=wall - ((last[0] or t) - t),  # finishing the encode, muxing, storyboard
                  proxy_per_window=pw, smoothness=smoothness(fr), s_per_music_s=wall / song.duration,
                  video=probe(out), ratio_vs_original=o["wall_s"] / wall)
         log(f"song: ours {label}: {wall:.1f}s (x{r['ratio_vs_original']:.2f}), proxy {p:.4f}")
@@ -176,10 +187,11 @@ def bench_song(models, song, args, step_res=None):
     if args.song_defaults:
         res["ours_defaults"] = dict(ours(None, None, "defaults"), params=vd)
     else:  # too slow for the CPU budget: estimate from measured step times, clearly labelled
-        n_kf = len(get_song(args).segments())
+        n_kf = len(windows)
         ipk = vdefaults.get("iterations_per_keyframe")
-        sps = (step_res or {}).get("ours", {}).get("s_per_step") if (step_res or {}).get("cutn") == ENGINE_DEFAULTS.get("cutn") else None
-        if sps and ipk and tuple(step_res["size"]) == size:
+        st = step_res or {}
+        sps = (st.get("ours", {}) if st.get("cutn") == ENGINE_DEFAULTS.get("cutn") else st.get("ours_defaults", {})).get("s_per_step")
+        if sps and ipk and tuple(st.get("size", ())) == size:
             est = n_kf * ipk * sps
             res["ours_defaults_estimate"] = dict(wall_s=est, n_keyframes=n_kf, iterations_per_keyframe=ipk,
                                                  cutn=ENGINE_DEFAULTS.get("cutn"), s_per_step=sps,
@@ -287,7 +299,7 @@ def parse(argv=None):
                     help="also render with video()'s defaults (default: on a GPU; on the CPU they are estimated)")
     ap.add_argument("--no-song-defaults", dest="song_defaults", action="store_false", default=None)
     ap.add_argument("--mem-sizes", default=None)
-    ap.add_argument("--mem-iters", type=int, default=2)
+    ap.add_argument("--mem-iters", type=int, default=None)
     ap.add_argument("--preview-size", type=int, default=None)
     ap.add_argument("--preview-iters", type=int, default=None)
     ap.add_argument("--preview-reps", type=int, default=None)
@@ -296,10 +308,11 @@ def parse(argv=None):
     a = ap.parse_args(argv)
     gpu = a.device.startswith("cuda")
     d = dict(  # (CPU, GPU, quick) defaults
-        cutn=(32, 32, 4), step_size=(128, 512, 64), step_n=(3, 10, 2), song_seconds=(3.0, 20.0, 1.5),
-        song_start=(0.0, 0.0, 0.0), song_size=(128, 512, 64), mem_sizes=("256,512", "256,512,768", "64,128"),
-        preview_size=(128, 512, 64), preview_iters=(6, 30, 3), preview_reps=(2, 3, 1),
-        sweep=("4:8,8:8,8:16,16:16", "10:16,20:16,20:32,50:32", "2:2,4:4"))
+        cutn=(32, 32, 4), step_size=(128, 512, 64), step_n=(3, 10, 2), song_seconds=(2.0, 20.0, 1.5),
+        song_start=(11.0, 2.0, 11.0), song_size=(128, 512, 64), mem_sizes=("256,512", "256,512,768", "64,128"),
+        preview_size=(128, 512, 64), preview_iters=(4, 30, 3), preview_reps=(2, 3, 1),
+        mem_iters=(1, 3, 1),
+        sweep=("2:8,4:8,8:8,4:16,4:32", "5:16,10:16,20:16,10:32,20:32", "2:2,4:4"))
     pick = 2 if a.quick else (1 if gpu else 0)
     if a.song_defaults is None: a.song_defaults = gpu
     for k, v in d.items():
