@@ -84,10 +84,12 @@ def test_picture_tab_streams_frames_then_final_image(server, song_wav):
             page.locator("#picture-result img").wait_for(state="visible", timeout=90_000)
             frames = page.evaluate("window._frames.size")
             status = page.locator("#picture-status textarea").input_value()
+            bar = page.locator("#picture-progress progress").get_attribute("value")
             page.screenshot(path=str(OUTPUT / "app_picture.png"), full_page=True)
         finally: browser.close()
     assert frames >= 2, f"saw {frames} live frame(s)"
     assert "done" in status and "untrained" in status, status
+    assert float(bar) == 1.0, bar
     assert proc.poll() is None, "the server died"
     runs = list((Path(log.name).parent / "runs").glob("picture-*/*_untrained.png"))
     assert len(runs) >= 1, runs
@@ -128,3 +130,25 @@ def test_cancel_stops_the_job_and_frees_the_queue(server, song_wav):
     states = [json.loads((r / "request.json").read_text()) for r in mine]
     assert [s["state"] for s in states] == ["stopped", "done"], states
     assert states[0]["last_step"] < 1000 and states[1]["last_step"] == 3, states
+
+def test_bad_upload_is_a_message_in_the_page(server, tmp_path):
+    from playwright.sync_api import sync_playwright
+    url, proc, log = server
+    bad = tmp_path / "notes.wav"
+    bad.write_text("this is not audio\n" * 200)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 1100})
+            page.set_default_timeout(30_000)
+            page.goto(url, wait_until="domcontentloaded")
+            page.get_by_role("tab", name="Video").click()
+            page.locator("#video-song input[type=file]").set_input_files(str(bad))
+            page.locator("#video-song audio, #video-song [data-testid='waveform-controls']").first.wait_for(state="attached")
+            page.click("#video-generate")
+            msg = page.get_by_text("notes.wav: is not an audio file")
+            msg.wait_for(state="visible", timeout=30_000)
+            shown, text = msg.inner_text(), page.locator("body").inner_text()
+        finally: browser.close()
+    assert "Traceback" not in text and str(tmp_path) not in shown and "gradio" not in shown, shown   # the visitor's file name, not server paths
+    assert not list((Path(log.name).parent / "runs").glob("video-*")), "a run folder was made for a bad upload"
