@@ -67,32 +67,45 @@ WATCH = """sel => { window._frames = new Set(); const root = document.querySelec
   const rec = () => root.querySelectorAll('img').forEach(i => { if (i.src) window._frames.add(i.src) });
   new MutationObserver(rec).observe(root, {subtree: true, childList: true, attributes: true}); rec(); }"""
 
+def _open_with_song(browser, url, song):
+    page = browser.new_page(viewport={"width": 1280, "height": 1100})
+    page.set_default_timeout(30_000)
+    page.goto(url, wait_until="domcontentloaded")
+    page.locator("#picture-song input[type=file]").set_input_files(str(song))
+    page.locator("#picture-song audio, #picture-song [data-testid='waveform-controls']").first.wait_for(state="attached")
+    return page
+
 def test_picture_tab_streams_frames_then_final_image(server, song_wav):
+    "Two visitors press Generate at once: both see live frames then their picture; the jobs ran one after the other."
+    import json
     from playwright.sync_api import sync_playwright
     url, proc, log = server
+    runs = Path(log.name).parent / "runs"
+    earlier = set(runs.glob("picture-*"))
     OUTPUT.mkdir(exist_ok=True)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
         try:
-            page = browser.new_page(viewport={"width": 1280, "height": 1100})
-            page.set_default_timeout(30_000)
-            page.goto(url, wait_until="domcontentloaded")
-            page.locator("#picture-song input[type=file]").set_input_files(str(song_wav))
-            page.locator("#picture-song audio, #picture-song [data-testid='waveform-controls']").first.wait_for(state="attached")
-            page.evaluate(WATCH, "#picture-live")
-            page.click("#picture-generate")
-            page.locator("#picture-result img").wait_for(state="visible", timeout=90_000)
-            frames = page.evaluate("window._frames.size")
-            status = page.locator("#picture-status textarea").input_value()
-            bar = page.locator("#picture-progress progress").get_attribute("value")
-            page.screenshot(path=str(OUTPUT / "app_picture.png"), full_page=True)
+            pages = [_open_with_song(browser, url, song_wav) for _ in range(2)]
+            for page in pages:
+                page.evaluate(WATCH, "#picture-live")
+                page.click("#picture-generate")
+            seen = []
+            for page in pages:
+                page.locator("#picture-result img").wait_for(state="visible", timeout=90_000)
+                seen.append((page.evaluate("window._frames.size"), page.locator("#picture-status textarea").input_value(),
+                             page.locator("#picture-progress progress").get_attribute("value")))
+            pages[0].screenshot(path=str(OUTPUT / "app_picture.png"), full_page=True)
         finally: browser.close()
-    assert frames >= 2, f"saw {frames} live frame(s)"
-    assert "done" in status and "untrained" in status, status
-    assert float(bar) == 1.0, bar
+    for frames, status, bar in seen:
+        assert frames >= 2, f"saw {frames} live frame(s)"
+        assert "done" in status and "untrained" in status, status
+        assert float(bar) == 1.0, bar
     assert proc.poll() is None, "the server died"
-    runs = list((Path(log.name).parent / "runs").glob("picture-*/*_untrained.png"))
-    assert len(runs) >= 1, runs
+    mine = sorted(set(runs.glob("picture-*")) - earlier)
+    assert len(mine) == 2 and all(len(list(r.glob("*_untrained.png"))) == 1 for r in mine), mine   # a run folder each
+    a, b = sorted((json.loads((r / "request.json").read_text()) for r in mine), key=lambda r: r["started"])
+    assert a["state"] == b["state"] == "done" and b["started"] >= a["ended"], (a, b)   # one job at a time
 
 def test_cancel_stops_the_job_and_frees_the_queue(server, song_wav):
     from playwright.sync_api import sync_playwright
