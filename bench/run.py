@@ -66,28 +66,23 @@ def bench_step(models, song, args):
     k = [0]
     def ostep():
         orig.step(tmp / f"{k[0] % 4}.png"); k[0] += 1
-    log("step: original ...")
-    ot = time_steps(ostep, args.step_n, device=dev)
-    oflops, oby = count_flops(ostep)
-    res["original"] = dict(s_per_step=statistics.median(ot), times=ot, flops=oflops, flops_by_module=oby,
-                           flops_per_s=oflops / statistics.median(ot),
-                           params=dict(lr=0.15, cut_method="latest (per-cut loop)", augments="Af,Pe,Ji,Er",
-                                       precision="fp32 (CLIP autocast fp16 on CUDA only)", png_per_step=True))
-    log(f"step: original {statistics.median(ot):.3f}s/step")
-    del orig
-
-    def ours(opts, label):
-        eng = make_engine(models, size, emb, seed=0, **opts)
-        log(f"step: ours ({label}) ...")
-        t = time_steps(eng.step, args.step_n, device=dev)
-        fl, by = count_flops(eng.step)
-        r = dict(s_per_step=statistics.median(t), times=t, flops=fl, flops_by_module=by, flops_per_s=fl / statistics.median(t),
-                 params={**{k: v for k, v in ENGINE_DEFAULTS.items()}, **opts})
-        log(f"step: ours ({label}) {r['s_per_step']:.3f}s/step")
-        return r
-    res["ours"] = ours(dict(cutn=cutn), f"defaults, cutn={cutn}")
-    if ENGINE_DEFAULTS.get("cutn") != cutn:
-        res["ours_defaults"] = ours({}, f"defaults as shipped, cutn={ENGINE_DEFAULTS.get('cutn')}")
+    runners = {"original": ostep, "ours": make_engine(models, size, emb, seed=0, cutn=cutn).step}
+    if ENGINE_DEFAULTS.get("cutn") != cutn: runners["ours_defaults"] = make_engine(models, size, emb, seed=0).step
+    # interleaved (one step of each in turn), so a change in machine load hits every loop alike
+    for f in runners.values(): time_steps(f, 0, warmup=1, device=dev)
+    times = {key: [] for key in runners}
+    for i in range(args.step_n):
+        for key, f in runners.items(): times[key] += time_steps(f, 1, warmup=0, device=dev)
+        log(f"step {i + 1}/{args.step_n}: " + ", ".join(f"{key} {t[-1]:.2f}s" for key, t in times.items()))
+    params = dict(original=dict(lr=0.15, cut_method="latest (per-cut loop)", augments="Af,Pe,Ji,Er",
+                                precision="fp32 (CLIP autocast fp16 on CUDA only)", png_per_step=True),
+                  ours={**ENGINE_DEFAULTS, "cutn": cutn}, ours_defaults=dict(ENGINE_DEFAULTS))
+    for key, f in runners.items():
+        fl, by = count_flops(f)
+        med = statistics.median(times[key])
+        res[key] = dict(s_per_step=med, times=times[key], flops=fl, flops_by_module=by, flops_per_s=fl / med,
+                        params=params[key])
+    res["load_avg_end"] = list(os.getloadavg())
     res["ratio"] = res["original"]["s_per_step"] / res["ours"]["s_per_step"]
     if not dev.startswith("cuda"):
         from common import cpu_peak
@@ -125,6 +120,7 @@ def bench_song(models, song, args, step_res=None):
     original_windows(get_song(args).samples, song.sr)  # warm-up (numba JIT), untimed
 
     log(f"song: original schedule on {song.duration:.2f}s ...")
+    load0 = os.getloadavg()[0]
     o = original_video(get_song(args), models, tmp / "orig", fps=fps, size=size, cutn=args.cutn, lr=0.15, seed=0)
     windows, targets = o["windows"], o["targets"]
     frames, _ = read_frames(o["path"])
@@ -140,7 +136,7 @@ def bench_song(models, song, args, step_res=None):
                            n_steps=o["n_steps"], s_per_step=o["steps_s"] / o["n_steps"], frames=len(frames),
                            frames_computed=int(cum[-1]), proxy=proxy, proxy_per_window=per, proxy_source=src,
                            smoothness=smoothness(frames), s_per_music_s=o["wall_s"] / song.duration,
-                           video=probe(o["path"]),
+                           video=probe(o["path"]), load_avg=[load0, os.getloadavg()[0]],
                            params=dict(fps=fps, cutn=args.cutn, lr=0.15, size=list(size), steps_per_music_s=fps,
                                        encode="per window libx264 veryslow crf 17, ts concat, final re-encode + AAC"))
     log(f"song: original {o['wall_s']:.1f}s, {o['n_steps']} steps, proxy {proxy:.4f}")
@@ -166,6 +162,7 @@ def bench_song(models, song, args, step_res=None):
         if cutn is not None: opts["cutn"] = cutn
         s = get_song(args)
         log(f"song: ours {label} ...")
+        load0 = os.getloadavg()[0]
         t = time.perf_counter()
         video(s, models, **opts)
         sync(args.device)
@@ -177,7 +174,7 @@ def bench_song(models, song, args, step_res=None):
                  cutn=cutn or ENGINE_DEFAULTS.get("cutn"), n_keyframes=len(windows), frames=len(fr), proxy=p,
                  phase_s=phases, after_last_event_s=wall - ((last[0] or t) - t),  # finishing the encode, muxing, storyboard
                  proxy_per_window=pw, smoothness=smoothness(fr), s_per_music_s=wall / song.duration,
-                 video=probe(out), ratio_vs_original=o["wall_s"] / wall)
+                 video=probe(out), ratio_vs_original=o["wall_s"] / wall, load_avg=[load0, os.getloadavg()[0]])
         log(f"song: ours {label}: {wall:.1f}s (x{r['ratio_vs_original']:.2f}), proxy {p:.4f}")
         return r
 
