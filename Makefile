@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python -c "import metamusic; print(f'metamusic {metamusic.__version__}: foundation only; the demo pipeline arrives with the models, audio and CLI issues')"
+	$(BIN)/metamusic demo
 
 # nbdev-clean + nbdev-export must leave notebooks and package exactly as committed.
 sync-check: $(STAMP)
