@@ -1,28 +1,14 @@
 "Real-browser test of the web app: `metamusic app --untrained` on 127.0.0.1, driven by Debian's Chromium through Playwright."
-import os, socket, subprocess, sys, time, urllib.request
+import os, subprocess, sys, time, urllib.request
 from pathlib import Path
 import pytest
 
 pytestmark = pytest.mark.browser
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
-OUTPUT = Path(__file__).parent / "output"
+from _browser import ARGS, CHROMIUM, OUTPUT, free_port as _free_port, skip_reason
 CLI = "import sys; from metamusic.cli import main; sys.exit(main())"
 
-def _skip_reason():
-    try: import gradio  # noqa: F401
-    except ImportError: return "gradio is not installed (pip install 'metamusic[app]')"
-    try: import playwright.sync_api  # noqa: F401
-    except ImportError: return "playwright is not installed"
-    if not os.access(CHROMIUM, os.X_OK): return f"{CHROMIUM} not found (apt-get install chromium)"
-    return None
-
-if _skip_reason(): pytest.skip(_skip_reason(), allow_module_level=True)
-
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0)); return s.getsockname()[1]
+_reason = skip_reason("gradio", hint="pip install 'metamusic[app]'")
+if _reason: pytest.skip(_reason, allow_module_level=True)
 
 @pytest.fixture(scope="module")
 def song_wav(tmp_path_factory):

@@ -2,15 +2,12 @@
 
 A notebook runs a tiny-model `picture(...)`; the test watches the preview in the page: the frame changes over time, the loss plot
 appears, the counters move, and the Stop button ends the run. A screenshot goes to tests/output/browser_preview.png."""
-import json, os, socket, subprocess, sys, time, urllib.request, uuid
+import json, os, subprocess, sys, time, urllib.request, uuid
 from pathlib import Path
 import pytest
 
 pytestmark = pytest.mark.browser
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
-OUTPUT = Path(__file__).parent / "output"
+from _browser import ARGS, CHROMIUM, OUTPUT, free_port as _free_port, skip_reason
 BUDGET = 120  # seconds for the whole test
 
 # The notebook the browser runs: tiny untrained models, a short excerpt, a 64x64 picture with more steps than we wait for.
@@ -32,20 +29,8 @@ CELLS = [
 ]
 
 
-def _skip_reason():
-    try: import playwright.sync_api  # noqa: F401
-    except ImportError: return "playwright is not installed (pip install playwright)"
-    try: import jupyterlab, jupyterlab_widgets  # noqa: F401
-    except ImportError: return "jupyterlab / jupyterlab_widgets are not installed (pip install 'metamusic[dev]')"
-    if not os.access(CHROMIUM, os.X_OK): return f"{CHROMIUM} not found (apt-get install chromium)"
-    return None
-
-if _skip_reason(): pytest.skip(_skip_reason(), allow_module_level=True)
-
-
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0)); return s.getsockname()[1]
+_reason = skip_reason("jupyterlab", "jupyterlab_widgets")
+if _reason: pytest.skip(_reason, allow_module_level=True)
 
 
 def _notebook(path: Path):
