@@ -101,11 +101,6 @@ def bench_step(models, song, args):
 
 
 # ---------------------------------------------------------------- 2. song render
-def _last_frames(frames, ends, fps):
-    idx = [min(len(frames) - 1, max(0, round(e * fps) - 1)) for e in ends]
-    return [frames[i] for i in idx], idx
-
-
 def bench_song(models, song, args, step_res=None):
     """Render the same excerpt the original way and ours (a sweep of settings, and `video`'s defaults).
 
@@ -125,16 +120,23 @@ def bench_song(models, song, args, step_res=None):
     windows, targets = o["windows"], o["targets"]
     frames, _ = read_frames(o["path"])
     cum = np.cumsum(o["steps_per_window"])
-    if len(frames) == cum[-1]:
-        last, src = [frames[i - 1] for i in cum], "decoded final mp4"
-    else:  # the original's concat + re-encode dropped or added frames: use the PNGs it wrote
-        from PIL import Image
-        last, src = [np.asarray(Image.open(p).convert("RGB")) for p in o["last_pngs"]], "last PNG of each window"
+    from PIL import Image
+    # each window's last image, as the original wrote it (its PNG; the final mp4 may drop or repeat frames)
+    last, src = [np.asarray(Image.open(p).convert("RGB")) for p in o["last_pngs"]], "last PNG of each window"
     proxy, per = quality_proxy(models, last, targets)
+    # context: the proxy of each render's untouched starting image (the same image held against every window)
+    first = np.asarray(Image.open(o["last_pngs"][0].parent / "00000.png").convert("RGB"))
+    start_o = quality_proxy(models, [first] * len(windows), targets)[0]
+    from metamusic.engine import Engine, audio_target
+    e0 = Engine(models, size=size, seed=0, targets=[audio_target(targets[0])])
+    start_u = quality_proxy(models, [np.asarray(e0.image().convert("RGB"))] * len(windows), targets)[0]
+    del e0
+    res["ours_start_proxy"] = start_u
     res["windows"] = [list(w) for w in windows]
     res["original"] = dict(wall_s=o["wall_s"], steps_s=o["steps_s"], encode_s=o["encode_s"], setup_s=o["setup_s"],
                            n_steps=o["n_steps"], s_per_step=o["steps_s"] / o["n_steps"], frames=len(frames),
                            frames_computed=int(cum[-1]), proxy=proxy, proxy_per_window=per, proxy_source=src,
+                           start_proxy=start_o,
                            smoothness=smoothness(frames), s_per_music_s=o["wall_s"] / song.duration,
                            video=probe(o["path"]), load_avg=[load0, os.getloadavg()[0]],
                            params=dict(fps=fps, cutn=args.cutn, lr=0.15, size=list(size), steps_per_music_s=fps,
@@ -168,10 +170,13 @@ def bench_song(models, song, args, step_res=None):
         sync(args.device)
         wall = time.perf_counter() - t
         fr, _ = read_frames(out)
-        lf, idx = _last_frames(fr, [e for _, e in windows], fps)
+        # keyframe k (shown at the start of window k, then morphing toward k+1) is the image optimised for window k
+        from PIL import Image
+        lf = [np.asarray(Image.open(opts["run_dir"] / f"keyframe_{k:04d}.png").convert("RGB")) for k in range(len(windows))]
         p, pw = quality_proxy(models, lf, targets)
         r = dict(label=label, wall_s=wall, iterations_per_keyframe=ipk or vdefaults.get("iterations_per_keyframe"),
-                 cutn=cutn or ENGINE_DEFAULTS.get("cutn"), n_keyframes=len(windows), frames=len(fr), proxy=p,
+                 cutn=cutn or ENGINE_DEFAULTS.get("cutn"), n_keyframes=len(windows) + 1, frames=len(fr), proxy=p,
+                 proxy_source="keyframe k's PNG in the run folder for window k",
                  phase_s=phases, after_last_event_s=wall - ((last[0] or t) - t),  # finishing the encode, muxing, storyboard
                  proxy_per_window=pw, smoothness=smoothness(fr), s_per_music_s=wall / song.duration,
                  video=probe(out), ratio_vs_original=o["wall_s"] / wall, load_avg=[load0, os.getloadavg()[0]])
@@ -184,7 +189,7 @@ def bench_song(models, song, args, step_res=None):
     if args.song_defaults:
         res["ours_defaults"] = dict(ours(None, None, "defaults"), params=vd)
     else:  # too slow for the CPU budget: estimate from measured step times, clearly labelled
-        n_kf = len(windows)
+        n_kf = len(windows) + 1  # one keyframe per boundary: the windows' starts and the closing one
         ipk = vdefaults.get("iterations_per_keyframe")
         st = step_res or {}
         sps = (st.get("ours", {}) if st.get("cutn") == ENGINE_DEFAULTS.get("cutn") else st.get("ours_defaults", {})).get("s_per_step")
@@ -309,7 +314,7 @@ def parse(argv=None):
         song_start=(11.0, 2.0, 11.0), song_size=(128, 512, 64), mem_sizes=("256,512", "256,512,768", "64,128"),
         preview_size=(128, 512, 64), preview_iters=(4, 30, 3), preview_reps=(2, 3, 1),
         mem_iters=(1, 3, 1),
-        sweep=("2:8,4:8,8:8,4:16,4:32", "5:16,10:16,20:16,10:32,20:32", "2:2,4:4"))
+        sweep=("2:8,4:8,16:8,4:32", "5:16,10:16,20:16,10:32,20:32", "2:2,4:4"))
     pick = 2 if a.quick else (1 if gpu else 0)
     if a.song_defaults is None: a.song_defaults = gpu
     for k, v in d.items():
@@ -345,6 +350,8 @@ def main(argv=None):
     t0 = time.perf_counter()
     models = get_models(args)
     song = get_song(args)
+    results["model_shapes"] = dict(n_embed=models.vqgan.n_embed, embed_dim=models.vqgan.embed_dim,
+                                   clip_input=models.clip.input_size)
     results["song"] = dict(name=getattr(song, "name", "demo"), duration=song.duration, sr=song.sr)
     from report import write_report
     for sec in args.sections:
