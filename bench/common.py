@@ -81,7 +81,7 @@ def count_flops(step):
 def clip_embed_images(models, images):
     "CLIP embeddings of uint8 HxWx3 arrays: the whole image resized to CLIP's input size, no augmentation."
     import torch.nn.functional as F
-    x = torch.stack([torch.from_numpy(np.ascontiguousarray(a)).permute(2, 0, 1) for a in images]).float().div(255)
+    x = torch.stack([torch.from_numpy(np.array(a)).permute(2, 0, 1) for a in images]).float().div(255)
     s = models.clip.input_size
     x = F.interpolate(x, size=(s, s), mode="bicubic", align_corners=False, antialias=True).clamp(0, 1)
     return models.clip.encode_image(x.to(models.device)).float().cpu()

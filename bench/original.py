@@ -120,7 +120,7 @@ class OriginalRun:
     def image_prompt(self, path):
         "Embed an image file the original way (its cutouts, CLIP), for use as a one-step prompt."
         img = Image.open(path).convert("RGB").resize((self.w, self.h), Image.LANCZOS)
-        x = torch.from_numpy(np.asarray(img)).permute(2, 0, 1).float().div(255)[None].to(self.device)
+        x = torch.from_numpy(np.array(img)).permute(2, 0, 1).float().div(255)[None].to(self.device)
         with _autocast_clip(self.device):
             return self.models.clip.encode_image(self.cuts(x)).float()
 

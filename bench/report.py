@@ -95,20 +95,23 @@ def notes(res):
     if "original" in so:
         o, need = so["original"], (10 if gpu else 5)
         b = so.get("best")
-        if b:
-            ph = b.get("phase_s") or {}
+        f = b or min(so.get("sweep", []), key=lambda r: r["wall_s"], default=None)
+        if not b:
+            out.append("Song: no setting in the sweep reached the original's quality proxy, so the speed goal counts as "
+                       "missed, although every render is measured (table; see the proxy note below).")
+        if f:
+            ph = f.get("phase_s") or {}
             rend, opt = ph.get("rendering", 0), ph.get("optimising", 0)
-            out.append(f"Song: the original spends {o['s_per_music_s']:.0f} s per second of music ({o['params']['steps_per_music_s']} "
-                       f"steps at {o['s_per_step']:.2f} s). Our fastest render at equal-or-better proxy spends "
-                       f"{b['s_per_music_s']:.1f} s: {opt:.0f} s optimising {b['n_keyframes']} keyframes × "
-                       f"{b['iterations_per_keyframe']} steps, {rend:.0f} s decoding and encoding the {b['frames']} in-between "
-                       f"frames (without gradients). " + ("" if b["ratio_vs_original"] >= need else
+            out.append(f"Where the time goes: the original spends {o['s_per_music_s']:.0f} s per second of music "
+                       f"({o['params']['steps_per_music_s']} steps at {o['s_per_step']:.2f} s, one per frame). Our fastest "
+                       f"render{' at equal-or-better proxy' if b else ''} (ipk {f['iterations_per_keyframe']}, cutn "
+                       f"{f['cutn']}) spends {f['s_per_music_s']:.1f} s: {opt:.0f} s optimising {f['n_keyframes']} keyframes "
+                       f"× {f['iterations_per_keyframe']} steps, {rend:.0f} s decoding and encoding the {f['frames']} frames "
+                       f"without gradients ({rend / max(f['frames'], 1):.2f} s per frame). "
+                       + ("" if f["ratio_vs_original"] >= need else
                        "Decoding every output frame with the full VQGAN decoder is the floor on this machine; a cheaper "
                        "in-between (decode at a lower resolution and upscale, or interpolate in pixel space between "
-                       "decoded keyframes) would close the gap."))
-        else:
-            out.append("Song: no setting in the sweep reached the original's quality proxy, so the speed goal counts as "
-                       "missed, although every render is measured (table).")
+                       "decoded keyframes) would lower it."))
         if "start_proxy" in o:
             ws = [r for r in so.get("sweep", [])]
             out.append(f"What the proxy can tell with random weights: the original's untouched first frame scores "
@@ -243,6 +246,8 @@ def plot(res, path):
             d = so["ours_defaults"]; ax[1].scatter([d["wall_s"]], [d["proxy"]], marker="*", s=150, c="#c33",
                                                   label="ours, video defaults", zorder=3)
         ax[1].axhline(o["proxy"], color="#999", lw=0.8, ls="--")
+        if "start_proxy" in o: ax[1].axhline(o["start_proxy"], color="#999", lw=0.8, ls=":", label="original's start image")
+        if "ours_start_proxy" in so: ax[1].axhline(so["ours_start_proxy"], color="#3a7", lw=0.8, ls=":", label="our start image")
         e = so.get("ours_defaults_estimate")
         if e: ax[1].axvline(e["wall_s"], color="#c33", lw=0.8, ls=":", label=f"video defaults (estimated time)")
         ax[1].set_xscale("log"); ax[1].set_xlabel("wall seconds (log)")
@@ -273,3 +278,9 @@ def write_report(res, stem):
     try: plot(res, stem.with_suffix(".png"))
     except Exception as e:  # a plot failure must not lose the table
         import sys; print(f"plot failed: {e}", file=sys.stderr)
+
+
+if __name__ == "__main__":  # regenerate the table and plot from a results JSON: python bench/report.py <file.json>
+    import json, sys
+    for f in sys.argv[1:]:
+        write_report(json.loads(Path(f).read_text()), Path(f).with_suffix(""))
