@@ -9,7 +9,7 @@ trade-off sweep of ours), `memory` (peak memory of a picture, one subprocess per
 preview overhead). Results: bench/results/<machine>-<date>.{json,md,png}. See bench/README.md.
 """
 from __future__ import annotations
-import argparse, json, os, resource, subprocess, sys, tempfile, time, datetime, statistics
+import argparse, json, os, resource, shutil, subprocess, sys, tempfile, time, datetime, statistics
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -83,6 +83,7 @@ def bench_step(models, song, args):
         res[key] = dict(s_per_step=med, times=times[key], flops=fl, flops_by_module=by, flops_per_s=fl / med,
                         params=params[key])
     res["load_avg_end"] = list(os.getloadavg())
+    shutil.rmtree(tmp, ignore_errors=True)
     res["ratio"] = res["original"]["s_per_step"] / res["ours"]["s_per_step"]
     if not dev.startswith("cuda"):
         from common import cpu_peak
@@ -205,6 +206,8 @@ def bench_song(models, song, args, step_res=None):
     cands = res["sweep"] + ([res["ours_defaults"]] if "ours_defaults" in res else [])
     ok = [r for r in cands if r["proxy"] <= proxy]
     res["best"] = min(ok, key=lambda r: r["wall_s"]) if ok else None
+    if not args.keep: shutil.rmtree(tmp, ignore_errors=True)
+    else: res["work_dir"] = str(tmp)
     return res
 
 
@@ -305,6 +308,7 @@ def parse(argv=None):
     ap.add_argument("--preview-size", type=int, default=None)
     ap.add_argument("--preview-iters", type=int, default=None)
     ap.add_argument("--preview-reps", type=int, default=None)
+    ap.add_argument("--keep", action="store_true", help="keep the song renders (videos, frames, run folders) and print where")
     ap.add_argument("--child-memory", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--mem-size", type=int, default=0, help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
