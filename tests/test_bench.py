@@ -1,12 +1,11 @@
-"Smoke test of the benchmark plumbing with the tiny models (no timing is asserted: numbers only must exist)."
+"`make bench` plumbing, run with the tiny models (`--quick`): every section writes its numbers; no timing is asserted."
 import json, subprocess, sys
 from pathlib import Path
 import pytest
 
-BENCH = Path(__file__).resolve().parent
+BENCH = Path(__file__).resolve().parent.parent / "bench"
 
 
-@pytest.mark.slow
 def test_quick_bench_writes_results(tmp_path):
     r = subprocess.run([sys.executable, str(BENCH / "run.py"), "--quick", "--out-dir", str(tmp_path)],
                        capture_output=True, text=True, timeout=900)
