@@ -226,7 +226,7 @@ def build_app(untrained: bool = False,       # serve the tiny untrained models (
                             style = gr.Image(type="filepath", label="Style image (optional)", sources=["upload"], elem_id=f"{kind}-style")
                             strength = gr.Slider(0, 8, value=0, step=0.1, label="Style strength", info="how strongly it stays close to the style image")
                         dev = gr.Dropdown(devs, value=dev0, label="Device")
-                        lr = gr.Slider(0.001, 1, value=ENGINE_DEFAULTS["lr"], step=0.001, label="Learning rate")
+                        lr = gr.Slider(0.001, 1, value=ENGINE_DEFAULTS["lr"], step=0.001, label="Learning rate", elem_id=f"{kind}-lr")
                         w = gr.Slider(32, 1024, value=size0, step=16, label="Width")
                         h = gr.Slider(32, 1024, value=size0, step=16, label="Height")
                         if kind == "picture":

@@ -74,6 +74,11 @@ def test_picture_tab_streams_frames_then_final_image(server, song_wav):
         try:
             pages = [_open_with_song(browser, url, song_wav) for _ in range(2)]
             for page in pages:
+                # The untrained image hardly changes at lr 0.1 (tokens rarely flip), so frames could repeat;
+                # at lr 1 nearly every step shows a new image, and 20 steps outlast several frame intervals.
+                for field, value in (("#picture-lr", "1"), ("#picture-iterations", "20")):
+                    box = page.locator(f"{field} input[type=number]")
+                    box.fill(value); box.press("Enter")
                 page.evaluate(WATCH, "#picture-live")
                 page.click("#picture-generate")
             seen = []
