@@ -18,7 +18,8 @@ CELLS = [
     "song = demo_song().excerpt(0.0, 2.0)\n"
     "print('READY')",
     "t0 = time.time()\n"
-    "image = picture(song, models, size=(64, 64), iterations=5000, seed=0, cutn=4)\n"
+    # lr 1: the untrained image hardly changes at lr 0.1 (its tokens rarely flip); at lr 1 nearly every step does
+    "image = picture(song, models, size=(64, 64), iterations=5000, seed=0, cutn=4, lr=1.0)\n"
     "print('FINISHED', round(time.time() - t0, 1))",
     "import tempfile, soundfile as sf\n"
     "from metamusic import studio\n"
