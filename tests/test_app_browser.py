@@ -53,12 +53,14 @@ WATCH = """sel => { window._frames = new Set(); const root = document.querySelec
   const rec = () => root.querySelectorAll('img').forEach(i => { if (i.src) window._frames.add(i.src) });
   new MutationObserver(rec).observe(root, {subtree: true, childList: true, attributes: true}); rec(); }"""
 
-def _open_with_song(browser, url, song):
+def _open_with_song(browser, url, song, kind="picture"):
+    "A new page on the app with `song` uploaded in the `kind` tab."
     page = browser.new_page(viewport={"width": 1280, "height": 1100})
     page.set_default_timeout(30_000)
     page.goto(url, wait_until="domcontentloaded")
-    page.locator("#picture-song input[type=file]").set_input_files(str(song))
-    page.locator("#picture-song audio, #picture-song [data-testid='waveform-controls']").first.wait_for(state="attached")
+    if kind != "picture": page.get_by_role("tab", name=kind.capitalize()).click()
+    page.locator(f"#{kind}-song input[type=file]").set_input_files(str(song))
+    page.locator(f"#{kind}-song audio, #{kind}-song [data-testid='waveform-controls']").first.wait_for(state="attached")
     return page
 
 def test_picture_tab_streams_frames_then_final_image(server, song_wav):
@@ -106,11 +108,7 @@ def test_cancel_stops_the_job_and_frees_the_queue(server, song_wav):
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
         try:
-            page = browser.new_page(viewport={"width": 1280, "height": 1100})
-            page.set_default_timeout(30_000)
-            page.goto(url, wait_until="domcontentloaded")
-            page.locator("#picture-song input[type=file]").set_input_files(str(song_wav))
-            page.locator("#picture-song audio, #picture-song [data-testid='waveform-controls']").first.wait_for(state="attached")
+            page = _open_with_song(browser, url, song_wav)
             iters = page.locator("#picture-iterations input[type=number]")
             iters.fill("1000"); iters.press("Enter")
             page.evaluate(WATCH, "#picture-live")
@@ -143,12 +141,7 @@ def test_bad_upload_is_a_message_in_the_page(server, tmp_path):
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
         try:
-            page = browser.new_page(viewport={"width": 1280, "height": 1100})
-            page.set_default_timeout(30_000)
-            page.goto(url, wait_until="domcontentloaded")
-            page.get_by_role("tab", name="Video").click()
-            page.locator("#video-song input[type=file]").set_input_files(str(bad))
-            page.locator("#video-song audio, #video-song [data-testid='waveform-controls']").first.wait_for(state="attached")
+            page = _open_with_song(browser, url, bad, kind="video")
             page.click("#video-generate")
             msg = page.get_by_text("notes.wav: is not an audio file")
             msg.wait_for(state="visible", timeout=30_000)
