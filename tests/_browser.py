@@ -19,3 +19,18 @@ def skip_reason(*modules: str, hint: str = "pip install 'metamusic[dev]'"):
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0)); return s.getsockname()[1]
+
+def wait_until_serving(proc, log, url: str, name: str, timeout: float = 60, poll: float = 0.5):
+    "Return once `url` answers 200; fail the test (with the server's log) if `proc` exits or `timeout` passes."
+    import time, urllib.request, pytest
+    deadline = time.monotonic() + timeout
+    while True:
+        if proc.poll() is not None:
+            log.seek(0); pytest.fail(f"{name} exited with code {proc.returncode}:\n{log.read()[-3000:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                if r.status == 200: return
+        except OSError: pass
+        if time.monotonic() > deadline:
+            log.seek(0); pytest.fail(f"{name} did not answer on {url} within {timeout:g} s:\n{log.read()[-3000:]}")
+        time.sleep(poll)

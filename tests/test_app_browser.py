@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 
 pytestmark = pytest.mark.browser
-from _browser import ARGS, CHROMIUM, OUTPUT, free_port as _free_port, skip_reason
+from _browser import ARGS, CHROMIUM, OUTPUT, free_port as _free_port, skip_reason, wait_until_serving
 CLI = "import sys; from metamusic.cli import main; sys.exit(main())"
 
 _reason = skip_reason("gradio", hint="pip install 'metamusic[app]'")
@@ -30,17 +30,7 @@ def server(tmp_path_factory):
                             stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
     url = f"http://127.0.0.1:{port}/"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                log.seek(0); pytest.fail(f"the app exited with code {proc.returncode}:\n{log.read()[-3000:]}")
-            try:
-                with urllib.request.urlopen(url, timeout=2) as r:
-                    if r.status == 200: break
-            except OSError: pass
-            if time.monotonic() > deadline:
-                log.seek(0); pytest.fail(f"the app did not answer on {url} within 60 s:\n{log.read()[-3000:]}")
-            time.sleep(0.5)
+        wait_until_serving(proc, log, url, "the app", timeout=60)
         yield url, proc, log
     finally:
         proc.terminate()

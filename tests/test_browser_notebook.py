@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 pytestmark = pytest.mark.browser
-from _browser import ARGS, CHROMIUM, OUTPUT, free_port as _free_port, skip_reason
+from _browser import ARGS, CHROMIUM, OUTPUT, free_port as _free_port, skip_reason, wait_until_serving
 BUDGET = 120  # seconds for the whole test
 
 # The notebook the browser runs: tiny untrained models, a short excerpt, a 64x64 picture with more steps than we wait for.
@@ -59,17 +59,7 @@ def lab(tmp_path):
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 45
-        while True:
-            if proc.poll() is not None:
-                log.seek(0); pytest.fail(f"jupyter lab exited with code {proc.returncode}:\n{log.read()[-3000:]}")
-            try:
-                with urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=2) as r:
-                    if r.status == 200: break
-            except OSError: pass
-            if time.monotonic() > deadline:
-                log.seek(0); pytest.fail(f"jupyter lab did not answer within 45 s:\n{log.read()[-3000:]}")
-            time.sleep(0.3)
+        wait_until_serving(proc, log, f"{base}/api/status?token={token}", "jupyter lab", timeout=45, poll=0.3)
         yield f"{base}/lab/tree/preview.ipynb?token={token}", log
     finally:
         _kill_group(proc)
