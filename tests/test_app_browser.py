@@ -1,5 +1,5 @@
 "Real-browser test of the web app: `metamusic app --untrained` on 127.0.0.1, driven by Debian's Chromium through Playwright."
-import os, subprocess, sys, time, urllib.request
+import os, subprocess, sys, time
 from pathlib import Path
 import pytest
 

@@ -2,7 +2,7 @@
 
 A notebook runs a tiny-model `picture(...)`; the test watches the preview in the page: the frame changes over time, the loss plot
 appears, the counters move, and the Stop button ends the run. A screenshot goes to tests/output/browser_preview.png."""
-import json, os, subprocess, sys, time, urllib.request, uuid
+import json, os, subprocess, sys, time, uuid
 from pathlib import Path
 import pytest
 
