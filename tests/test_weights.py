@@ -225,3 +225,44 @@ def test_safe_load_with_and_without_lightning(tmp_path):
     assert not marker.exists()
     (tmp_path/"last.ckpt").write_bytes(ckpt.read_bytes()[:300]) # and a truncated copy fails cleanly
     with pytest.raises(WeightsError, match="last.ckpt"): safe_load(ckpt)
+
+# TORCH_FORCE_WEIGHTS_ONLY_LOAD and the safetensors copy, on a small VQGAN saved the way Lightning saves (its callback pickled)
+def small_vqgan_files(folder: Path):
+    import collections, types, torch, yaml
+    from unittest.mock import patch
+    from metamusic.models import TINY_VQGAN, vqgan_from_config
+    torch.manual_seed(0)
+    vq = vqgan_from_config({"model": TINY_VQGAN}).eval()
+    class ModelCheckpoint: pass
+    ModelCheckpoint.__module__, ModelCheckpoint.__qualname__ = "pytorch_lightning.callbacks.model_checkpoint", "ModelCheckpoint"
+    mods = {n: types.ModuleType(n) for n in ["pytorch_lightning", "pytorch_lightning.callbacks", ModelCheckpoint.__module__]}
+    mods[ModelCheckpoint.__module__].ModelCheckpoint = ModelCheckpoint
+    sd = collections.OrderedDict({**vq.state_dict(), "loss.logvar": torch.zeros(())})
+    with patch.dict(sys.modules, mods): torch.save({"state_dict": sd, "callbacks": {ModelCheckpoint: {"x": 1}}}, folder/"vqgan.ckpt")
+    (folder/"vqgan.yaml").write_text(yaml.safe_dump({"model": TINY_VQGAN}))
+    return vq, folder/"vqgan.yaml", folder/"vqgan.ckpt"
+
+def test_weights_only_setting_then_safetensors(tmp_path, monkeypatch):
+    import torch
+    import metamusic.models as mm
+    vq, cfg, ckpt = small_vqgan_files(tmp_path)
+    data = ckpt.read_bytes()
+    monkeypatch.setenv("TORCH_FORCE_WEIGHTS_ONLY_LOAD", "1")
+    with pytest.raises(WeightsError) as exc: mm.load_vqgan(cfg, ckpt)
+    msg = str(exc.value)
+    assert "TORCH_FORCE_WEIGHTS_ONLY_LOAD" in msg and "vqgan.safetensors" in msg and "delete" not in msg.lower(), msg
+    assert ckpt.read_bytes() == data and not (tmp_path/"vqgan.safetensors").exists()   # the file is untouched, nothing half-written
+    monkeypatch.delenv("TORCH_FORCE_WEIGHTS_ONLY_LOAD")
+    first = mm.load_vqgan(cfg, ckpt)                          # one load without the setting writes the copy...
+    st = tmp_path/"vqgan.safetensors"
+    assert st.is_file() and (tmp_path/"vqgan.safetensors.sha256").is_file()
+    stamp = st.stat().st_mtime_ns
+    monkeypatch.setenv("TORCH_FORCE_WEIGHTS_ONLY_LOAD", "1")
+    def no_pickle(*a, **k): raise AssertionError("unpickled")
+    monkeypatch.setattr(mm, "safe_load", no_pickle); monkeypatch.setattr(torch, "load", no_pickle)
+    again = mm.load_vqgan(cfg, ckpt)                          # ...which later loads read, with the setting on, without pickle
+    assert st.stat().st_mtime_ns == stamp                     # written once
+    x = torch.rand(1, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.equal(again.decode(again.encode(x)), first.decode(first.encode(x)))
+        assert torch.equal(again.decode(again.encode(x)), vq.decode(vq.encode(x)))
