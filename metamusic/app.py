@@ -18,7 +18,7 @@ from .video import video
 
 # %% auto #0
 __all__ = ['UPLOAD_AUDIO_SUFFIXES', 'UPLOAD_IMAGE_SUFFIXES', 'check_upload', 'stream_job', 'AppUpdate', 'picture_request',
-           'video_request', 'build_app', 'launch']
+           'video_request', 'share_auth', 'build_app', 'launch']
 
 # %% ../nbs/09_app.ipynb #c6af314a
 UPLOAD_AUDIO_SUFFIXES = (".wav", ".mp3", ".flac", ".ogg", ".oga", ".m4a", ".aac", ".opus", ".aiff", ".aif")
@@ -166,6 +166,29 @@ def video_request(models, runs_dir, song_file, style_file=None, strength=0.0, lr
     make = lambda out, run: lambda cb: video(song, models, out=out, run_dir=run / "run", resume=False, callback=cb, preview=False, **params)
     yield from _request("video", models, runs_dir, song, params, make, every)
 
+# %% ../nbs/09_app.ipynb #b8a3e62d
+def share_auth(share: bool,          # serving on a public share link?
+               auth=None,            # "user:password", (user, password), None, or False (no login, on purpose)
+               new_password=None     # password maker (tests); default: `secrets.token_urlsafe(12)`
+              ) -> tuple[str, str] | None:
+    "The login the app asks for: `auth` checked; with `share` and no `auth`, a generated password, printed once."
+    if auth is False:
+        if share: logger.warning("the share link has no login: anyone who has it can use this machine's GPU")
+        return None
+    if isinstance(auth, str):
+        user, sep, password = auth.partition(":")
+        if not sep: raise ParameterError(f"auth must be 'user:password', got {auth!r} (no ':')")
+        auth = (user, password)
+    if auth is not None:
+        if not (isinstance(auth, (tuple, list)) and len(auth) == 2 and all(isinstance(a, str) and a for a in auth)):
+            raise ParameterError("auth must be 'user:password' or (user, password), both non-empty")
+        return tuple(auth)
+    if not share: return None
+    import secrets
+    password = (new_password or (lambda: secrets.token_urlsafe(12)))()
+    print(f"metamusic app: the share link asks for a login: user 'metamusic', password '{password}'", flush=True)
+    return ("metamusic", password)
+
 # %% ../nbs/09_app.ipynb #94d64a31
 def _devices() -> list[str]:
     "Device names this machine offers, best first."
@@ -258,9 +281,13 @@ def build_app(untrained: bool = False,       # serve the tiny untrained models (
 def launch(host: str = "127.0.0.1",   # address; 0.0.0.0 exposes the app to the network
            port: int | None = None,   # port; None: Gradio's default (7860) or the next free one
            untrained: bool = False, device: str | None = None, max_upload_mb: float = 50,
-           runs_dir: str | Path | None = None, weights_dir: str | Path | None = None, **kwargs):
+           runs_dir: str | Path | None = None, weights_dir: str | Path | None = None,
+           share: bool = False,       # also serve on a public share link (Colab: its localhost can't be reached from the browser)
+           auth=None,                 # "user:password" or (user, password); with `share`, None generates a password (printed once)
+           **kwargs):
     "Build the app and serve it (blocks until Ctrl-C)."
+    auth = share_auth(share, auth)
     app = build_app(untrained=untrained, device=device, runs_dir=runs_dir, max_upload_mb=max_upload_mb, weights_dir=weights_dir)
     app.queue(default_concurrency_limit=1, max_size=16)
-    return app.launch(server_name=host, server_port=port, max_file_size=f"{max_upload_mb}mb",
+    return app.launch(server_name=host, server_port=port, max_file_size=f"{max_upload_mb}mb", share=share, auth=auth,
                       allowed_paths=[str(app._metamusic_runs_dir)], ssr_mode=False, show_error=False, **kwargs)

@@ -191,6 +191,8 @@ def build_parser() -> argparse.ArgumentParser:
     sapp.add_argument("--max-upload-mb", type=_positive_float, default=50, metavar="MB", help="largest upload accepted (default: %(default)s)")
     sapp.add_argument("--runs-dir", default=None, metavar="DIR", help="folder for each request's run folder (default: a temporary folder)")
     sapp.add_argument("--weights-dir", default=None, metavar="DIR", help="folder of the model weights (default: $METAMUSIC_WEIGHTS, else ./checkpoints)")
+    sapp.add_argument("--share", action="store_true", help="also serve on a public Gradio share link, e.g. from Colab; asks for a login (default: off)")
+    sapp.add_argument("--auth", default=None, metavar="USER:PASSWORD", help="login the page asks for (default: none; with --share a generated password, printed once)")
     return p
 
 def _version():
@@ -419,7 +421,8 @@ def _cmd_app(args) -> int:
             raise WeightsError("the app's models can't be had:\n" + "\n".join(f"  {m}: {why}" for m, why in missing.items())
                                + "\nOr start it with --untrained to check the app with tiny random models.")
     launch(host=args.host, port=args.port, untrained=args.untrained, device=args.device,
-           max_upload_mb=args.max_upload_mb, runs_dir=args.runs_dir, weights_dir=args.weights_dir)
+           max_upload_mb=args.max_upload_mb, runs_dir=args.runs_dir, weights_dir=args.weights_dir,
+           share=args.share, auth=args.auth)
     return 0
 
 # %% ../nbs/08_cli.ipynb #c1a31ba6

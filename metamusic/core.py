@@ -6,7 +6,7 @@ Docs: https://metamusic.github.io/metamusic/core.html.md"""
 
 # %% ../nbs/00_core.ipynb #d44ecdc4
 from __future__ import annotations
-import contextlib, logging, os, random, sys, tempfile, time
+import contextlib, logging, math, os, random, sys, tempfile, threading, time
 from pathlib import Path
 from typing import Callable, Any
 import numpy as np
@@ -14,8 +14,8 @@ import torch
 
 # %% auto #0
 __all__ = ['logger', 'MetamusicError', 'ParameterError', 'WeightsError', 'AudioError', 'OutputError', 'ResumeError', 'get_device',
-           'seed_everything', 'snap_size', 'check_writable', 'atomic_output', 'in_notebook', 'register_previewer',
-           'chain_callbacks', 'run_job']
+           'seed_everything', 'snap_size', 'check_writable', 'atomic_output', 'format_seconds', 'eta_seconds',
+           'status_line', 'ProgressLog', 'in_notebook', 'register_previewer', 'chain_callbacks', 'run_job']
 
 # %% ../nbs/00_core.ipynb #79289731
 class MetamusicError(Exception):
@@ -115,6 +115,102 @@ def atomic_output(path: str | Path # the file to produce
     finally:
         if tmp.exists(): tmp.unlink()
 
+# %% ../nbs/00_core.ipynb #f4c589c3
+def format_seconds(s: float | None) -> str:
+    "`s` seconds as `m:ss` (or `h:mm:ss`); `?` when unknown."
+    if s is None or not math.isfinite(s): return "?"
+    s = int(round(max(s, 0)))
+    h, m, sec = s // 3600, s // 60 % 60, s % 60
+    return f"{h}:{m:02d}:{sec:02d}" if h else f"{m}:{sec:02d}"
+
+def eta_seconds(progress: float | None, # 0..1 of the whole job
+                elapsed: float | None,  # seconds since we started watching
+                start: float = 0.0      # progress when we started watching (a resumed video starts part-way)
+               ) -> float | None:
+    "Seconds left, extrapolated from the progress made while watching; None before there is any."
+    if progress is None or elapsed is None or progress <= start: return None
+    return elapsed * (1 - min(progress, 1.0)) / (progress - start)
+
+# %% ../nbs/00_core.ipynb #5c6f13c6
+def status_line(kind: str, ev,
+                elapsed: float | None = None,  # seconds since the job started (default: the event's own `elapsed`)
+                start: float = 0.0             # the job's progress when it started
+               ) -> str:
+    "One line of counters for event `ev`: phase, step, keyframe or frame, loss, elapsed time and ETA."
+    g = lambda k: getattr(ev, k, None)
+    elapsed = g("elapsed") if elapsed is None else elapsed
+    parts = [kind]
+    if g("phase"): parts.append(g("phase"))
+    if g("iteration") is not None: parts.append(f"step {g('iteration')}" + (f"/{g('total')}" if g("total") else ""))
+    if g("keyframe") is not None and g("n_keyframes"): parts.append(f"keyframe {g('keyframe') + 1}/{g('n_keyframes')}")  # events count from 0
+    if g("frame") is not None and g("n_frames"): parts.append(f"frame {g('frame') + 1}/{g('n_frames')}")
+    if g("loss") is not None: parts.append(f"loss {g('loss'):.4f}")
+    if g("progress") is not None: parts.append(f"{100 * g('progress'):.0f}%")
+    parts.append(f"{format_seconds(elapsed)} elapsed, ETA {format_seconds(eta_seconds(g('progress'), elapsed, start))}")
+    return " · ".join(parts)
+
+# %% ../nbs/00_core.ipynb #b62ca550
+def _is_terminal(stream) -> bool:
+    try: return bool(stream.isatty())
+    except (AttributeError, ValueError): return False   # no isatty, or a closed stream
+
+def _progress_interval() -> float:
+    v = os.environ.get("METAMUSIC_PROGRESS_INTERVAL", "")
+    try: return float(v) if v and float(v) > 0 else 20.0
+    except ValueError: raise ParameterError(f"METAMUSIC_PROGRESS_INTERVAL must be a number of seconds, got {v!r}") from None
+
+class ProgressLog:
+    "A job callback writing progress lines to `stream`: at each new keyframe or phase, and every `interval` seconds in between."
+    def __init__(self, kind: str = "job",          # what the lines call the job
+                 stream=None,                       # where to write (default: stderr at the time of writing)
+                 interval: float | None = None,     # seconds between steady lines; None: $METAMUSIC_PROGRESS_INTERVAL or 20
+                 clock: Callable = time.monotonic):
+        self.kind, self.stream, self.clock = kind, stream, clock
+        self.interval = _progress_interval() if interval is None else float(interval)
+        if not self.interval > 0: raise ParameterError(f"interval must be a positive number of seconds, got {interval!r}")
+        self.t0, self.p0, self.ev, self.last_line, self.marker = clock(), None, None, None, None
+        self.lock, self.done, self.thread, self.lines = threading.Lock(), threading.Event(), None, 0
+
+    def line(self, now: float | None = None) -> str:
+        "The progress line for the latest event (`now` defaults to the clock)."
+        elapsed = (self.clock() if now is None else now) - self.t0
+        if self.ev is None: return f"{self.kind} · starting · {format_seconds(elapsed)} elapsed, ETA ?"
+        return status_line(self.kind, self.ev, elapsed, self.p0 or 0.0)
+
+    def write(self, now: float | None = None):
+        "Write the current line now."
+        now = self.clock() if now is None else now
+        with self.lock:
+            print(f"metamusic: {self.line(now)}", file=self.stream or sys.stderr, flush=True)
+            self.last_line, self.lines = now, self.lines + 1
+
+    def __call__(self, ev):
+        "Record `ev`; write a line when a new keyframe or phase begins."
+        g = lambda k: getattr(ev, k, None)
+        if self.p0 is None:   # a resumed video starts part-way: the ETA counts from here
+            self.p0 = 0.0 if g("iteration") == 1 and g("keyframe") in (None, 0) else (g("progress") or 0.0)
+        self.ev = ev
+        marker = (g("phase"), g("keyframe"))
+        if marker != self.marker and (g("keyframe") is not None or self.marker is not None):
+            self.marker = marker; self.write()
+        self.marker = marker
+
+    def tick(self, now: float | None = None):
+        "Write a line if none was written for `interval` seconds (the timer thread calls this)."
+        now = self.clock() if now is None else now
+        if now - (self.t0 if self.last_line is None else self.last_line) >= self.interval: self.write(now)
+
+    def __enter__(self):
+        def beat():
+            while not self.done.wait(min(self.interval / 4, 1.0)): self.tick()
+        self.thread = threading.Thread(target=beat, daemon=True, name="metamusic-progress")
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.done.set(); self.thread.join()
+        if exc[0] is None and self.ev is not None: self.write()   # the last state, at 100% when the job finished
+
 # %% ../nbs/00_core.ipynb #942382c5
 def in_notebook() -> bool:
     "True inside a Jupyter/Colab kernel (not in plain IPython or scripts)."
@@ -142,17 +238,20 @@ def run_job(job: Callable,              # job(callback) -> result
             kind: str = "job",          # "picture" or "video": what the progress display calls it
             callback: Callable | None = None, # the user's own callback, called for every event
             preview: bool | None = None,      # live preview in notebooks; None: when in a notebook
-            progress: bool = True,            # tqdm bar when not previewing
+            progress: bool = True,            # a progress bar on a terminal, progress lines elsewhere
             **info):                          # passed to the previewer (size, total steps, ...)
-    "Run `job` with the user's callback plus a live preview (notebooks) or a progress bar (elsewhere)."
+    "Run `job` with the user's callback plus a live preview (notebooks), a progress bar (terminals) or progress lines (elsewhere)."
     if preview is None: preview = in_notebook()
     if preview and _previewer[0] is not None: return _previewer[0](job, kind=kind, callback=callback, **info)
     if not progress: return job(chain_callbacks(callback))
+    if not _is_terminal(sys.stderr):   # Colab's `!`, nohup, CI logs, schedulers: a bar would be silent there
+        with ProgressLog(kind) as log: return job(chain_callbacks(callback, log))
     from tqdm.auto import tqdm
-    with tqdm(total=1000, desc=kind, unit="‰", leave=False, disable=None) as bar:
+    with tqdm(total=1000, desc=kind, unit="‰", leave=False) as bar:
         def _tick(ev):
             p = getattr(ev, "progress", None)
             if p is not None:
                 bar.n = int(round(1000 * min(max(p, 0.0), 1.0)))
                 bar.set_description(getattr(ev, "desc", None) or kind, refresh=False); bar.refresh()
         return job(chain_callbacks(callback, _tick))
+

@@ -12,13 +12,14 @@ from pathlib import Path
 from typing import Callable
 import ipywidgets as W
 from PIL import Image
-from .core import MetamusicError, ParameterError, logger, register_previewer, chain_callbacks
+from .core import (MetamusicError, ParameterError, logger, register_previewer, chain_callbacks,
+                            format_seconds, eta_seconds, status_line)
 
 # %% auto #0
-__all__ = ['STUDIO_DEFAULTS', 'FrameThrottle', 'format_seconds', 'eta_seconds', 'status_line', 'png_bytes', 'loss_plot_png',
-           'PreviewState', 'Preview', 'KernelPump', 'run_with_preview', 'preview', 'wav_bytes', 'figure_png',
-           'song_widget', 'show_song', 'VideoPlayer', 'show_video', 'download_link', 'StudioCall', 'studio_call',
-           'run_in_background', 'Studio', 'result_widget', 'studio']
+__all__ = ['EMBED_MAX_MB', 'STUDIO_DEFAULTS', 'FrameThrottle', 'png_bytes', 'loss_plot_png', 'PreviewState', 'Preview',
+           'KernelPump', 'run_with_preview', 'preview', 'wav_bytes', 'figure_png', 'song_widget', 'show_song',
+           'on_colab', 'VideoPlayer', 'show_video', 'download_link', 'download_widget', 'download_file', 'StudioCall',
+           'studio_call', 'run_in_background', 'upload_files', 'Studio', 'result_widget', 'studio']
 
 # %% ../nbs/07_widgets.ipynb #604c5af7
 class FrameThrottle:
@@ -44,40 +45,6 @@ class FrameThrottle:
         "Book a decode that took `cost` seconds."
         self.spent += cost; self.n += 1
         self.last = self.clock() if now is None else now
-
-# %% ../nbs/07_widgets.ipynb #0ef83a63
-def format_seconds(s: float | None) -> str:
-    "`s` seconds as `m:ss` (or `h:mm:ss`); `?` when unknown."
-    if s is None or not math.isfinite(s): return "?"
-    s = int(round(max(s, 0)))
-    h, m, sec = s // 3600, s // 60 % 60, s % 60
-    return f"{h}:{m:02d}:{sec:02d}" if h else f"{m}:{sec:02d}"
-
-def eta_seconds(progress: float | None, # 0..1 of the whole job
-                elapsed: float | None,  # seconds since we started watching
-                start: float = 0.0      # progress when we started watching (a resumed video starts part-way)
-               ) -> float | None:
-    "Seconds left, extrapolated from the progress made while watching; None before there is any."
-    if progress is None or elapsed is None or progress <= start: return None
-    return elapsed * (1 - min(progress, 1.0)) / (progress - start)
-
-# %% ../nbs/07_widgets.ipynb #503759f9
-def status_line(kind: str, ev,
-                elapsed: float | None = None,  # seconds since the job started (default: the event's own `elapsed`)
-                start: float = 0.0             # the job's progress when it started
-               ) -> str:
-    "One line of counters for event `ev`: phase, step, keyframe or frame, loss, elapsed time and ETA."
-    g = lambda k: getattr(ev, k, None)
-    elapsed = g("elapsed") if elapsed is None else elapsed
-    parts = [kind]
-    if g("phase"): parts.append(g("phase"))
-    if g("iteration") is not None: parts.append(f"step {g('iteration')}" + (f"/{g('total')}" if g("total") else ""))
-    if g("keyframe") is not None and g("n_keyframes"): parts.append(f"keyframe {g('keyframe') + 1}/{g('n_keyframes')}")  # events count from 0
-    if g("frame") is not None and g("n_frames"): parts.append(f"frame {g('frame') + 1}/{g('n_frames')}")
-    if g("loss") is not None: parts.append(f"loss {g('loss'):.4f}")
-    if g("progress") is not None: parts.append(f"{100 * g('progress'):.0f}%")
-    parts.append(f"{format_seconds(elapsed)} elapsed, ETA {format_seconds(eta_seconds(g('progress'), elapsed, start))}")
-    return " · ".join(parts)
 
 # %% ../nbs/07_widgets.ipynb #20424942
 def png_bytes(img: Image.Image, max_side: int | None = None) -> bytes:
@@ -414,28 +381,45 @@ def show_song(song, plot: bool = True) -> W.VBox:
     return w
 
 # %% ../nbs/07_widgets.ipynb #aa17b59d
+EMBED_MAX_MB = 20   # larger videos are not embedded: base64 videos of a few tens of MB freeze or disconnect a Colab tab
+
+def on_colab() -> bool:
+    "True when running on Google Colab (its `google.colab` package is importable)."
+    import importlib.util
+    try: return importlib.util.find_spec("google.colab") is not None
+    except (ImportError, ValueError): return False
+
 class VideoPlayer:
-    "A finished video, shown inline as a player with a download link (embedded up to `max_mb`, else the path is shown)."
-    def __init__(self, path, max_mb: float = 64):
+    "A finished video shown inline, embedded once (up to `max_mb`); larger ones show their path and storyboard instead."
+    def __init__(self, path, max_mb: float = EMBED_MAX_MB):
         self.path, self.max_mb = Path(path), max_mb
         if not self.path.is_file(): raise ParameterError(f"video {self.path}: no such file")
 
+    @property
+    def embeddable(self) -> bool: return self.path.stat().st_size <= self.max_mb * 2**20
+
     def _repr_html_(self):
         p, size = self.path, self.path.stat().st_size
+        name, where = html.escape(p.name), html.escape(str(p.absolute()))
+        if not self.embeddable:
+            board = p.with_name(f"{p.stem}.storyboard.png")
+            img = (f"<br><img style='max-width:100%' src='data:image/png;base64,{base64.b64encode(board.read_bytes()).decode()}'>"
+                   if board.is_file() and board.stat().st_size <= 4 * 2**20 else "")
+            how = "files.download(path) from google.colab" if on_colab() else "open it from there"
+            return (f"<div class='metamusic-video'><p>{name} ({size / 2**20:.0f} MB) is larger than {self.max_mb:g} MB, too large to "
+                    f"show here without slowing the page; it is at <code>{where}</code> ({how}).</p>{img}</div>")
         mime = mimetypes.guess_type(p.name)[0] or "video/mp4"
-        if size > self.max_mb * 2**20:
-            return (f"<p>{html.escape(p.name)} ({size / 2**20:.0f} MB) is too large to embed; "
-                    f"it is at <code>{html.escape(str(p.absolute()))}</code>.</p>")
         uri = f"data:{mime};base64," + base64.b64encode(p.read_bytes()).decode()
+        # the download link borrows the player's data when clicked, so the video is embedded once
         return (f"<div class='metamusic-video'><video controls style='max-width:100%' src='{uri}'></video><br>"
-                f"<a download='{html.escape(p.name)}' href='{uri}'>⬇ download {html.escape(p.name)}</a> "
-                f"({size / 2**20:.1f} MB)</div>")
+                f"<a download='{name}' href='#' onclick=\"this.href=this.parentNode.querySelector('video').src\">⬇ download {name}</a> "
+                f"({size / 2**20:.1f} MB, at <code>{where}</code>)</div>")
 
-def show_video(path) -> VideoPlayer:
-    "Display the video at `path` inline with a download link (and return the player)."
+def show_video(path, max_mb: float = EMBED_MAX_MB):
+    "Display the video at `path`: a player (embedded once, up to `max_mb`) or its path and storyboard; on Colab a download button."
     from IPython.display import display
-    v = VideoPlayer(path); display(v)
-    return v
+    display(VideoPlayer(path, max_mb))
+    if on_colab(): display(download_widget(path))
 
 def download_link(path, label: str | None = None) -> str:
     "An HTML link that downloads the file at `path` (embedded, so it works in Colab too)."
@@ -443,6 +427,29 @@ def download_link(path, label: str | None = None) -> str:
     mime = mimetypes.guess_type(p.name)[0] or "application/octet-stream"
     uri = f"data:{mime};base64," + base64.b64encode(p.read_bytes()).decode()
     return f"<a download='{html.escape(p.name)}' href='{uri}'>⬇ {html.escape(label or p.name)}</a>"
+
+# %% ../nbs/07_widgets.ipynb #b874d5fe
+def download_widget(path, max_mb: float = EMBED_MAX_MB) -> W.Widget:
+    "A button (Colab) or a link (elsewhere) that downloads the file at `path`."
+    p = Path(path)
+    if not p.is_file(): raise ParameterError(f"download {p}: no such file")
+    if on_colab():
+        b = W.Button(description=f"download {p.name}", icon="download", tooltip=str(p.absolute()))
+        def save(_):
+            from google.colab import files
+            files.download(str(p))
+        b.on_click(save)
+        return b
+    if p.stat().st_size <= max_mb * 2**20: return W.HTML(download_link(p))
+    return W.HTML(f"{html.escape(p.name)}: <code>{html.escape(str(p.absolute()))}</code>")
+
+def download_file(path, max_mb: float = EMBED_MAX_MB):
+    "Download the file at `path` now: on Colab the browser saves it; elsewhere show a link (or the path, above `max_mb`)."
+    if on_colab():
+        from google.colab import files
+        return files.download(str(path))
+    from IPython.display import display
+    display(download_widget(path, max_mb))
 
 # %% ../nbs/07_widgets.ipynb #b99ce631
 STUDIO_DEFAULTS = dict(
@@ -481,8 +488,11 @@ class StudioCall:
         "The call as Python that a script can run (given `models`)."
         def args(d): return ", ".join(f"{k}={_py(v)}" for k, v in d.items())
         song_args = args({k: v for k, v in self.song.items() if k != "source"})
-        lines = [f"from metamusic import load_song, {self.fn}" + (", Motion" if "motion" in self.kwargs else "")] if imports else []
-        lines.append(f"song = load_song({_py(self.song['source'])}" + (f", {song_args}" if song_args else "") + ")")
+        demo = self.song["source"] == "demo"
+        lines = [f"from metamusic import {'demo_song' if demo else 'load_song'}, {self.fn}" + (", Motion" if "motion" in self.kwargs else "")] if imports else []
+        if demo: lines.append("song = demo_song()" + (f".excerpt({_py(self.song.get('start', 0.0))}, {_py(self.song['duration'])})"
+                                                      if "duration" in self.song else ""))
+        else: lines.append(f"song = load_song({_py(self.song['source'])}" + (f", {song_args}" if song_args else "") + ")")
         lines.append(f"result = {self.fn}(song, {models}, {args(self.kwargs)})")
         return "\n".join(lines)
 
@@ -490,13 +500,21 @@ class StudioCall:
         "Make the call (with `extra` plumbing such as `callback=`; `functions` replaces `load_song`/`picture`/`video`, for tests)."
         f = dict(functions or {})
         if not f:
-            from metamusic.audio import load_song
+            load_song = _load_song
             from metamusic.picture import picture
             from metamusic.video import video
             f = dict(load_song=load_song, picture=picture, video=video)
         song = f["load_song"](self.song["source"], **{k: v for k, v in self.song.items() if k != "source"})
         kwargs = {k: (v.value if isinstance(v, _Code) else v) for k, v in self.kwargs.items()}
         return f[self.fn](song, models, **kwargs, **extra)
+
+def _load_song(source, start=None, duration=None):
+    "`load_song`, with 'demo' (when no such file exists) for the built-in demo song."
+    from metamusic.audio import load_song, demo_song
+    if source != "demo" or Path(source).exists(): return load_song(source, start=start, duration=duration)
+    song = demo_song()
+    if start or duration: song = song.excerpt(start or 0.0, duration or song.duration - (start or 0.0))
+    return song
 
 class _Code:
     "A keyword value written as code (`Motion(zoom=0.02, ...)`), with the object it stands for."
@@ -581,15 +599,27 @@ def _running_loop():
     try: return asyncio.get_running_loop()
     except RuntimeError: return None
 
+# %% ../nbs/07_widgets.ipynb #bbd69cd8
+def upload_files(value) -> list[tuple[str, bytes]]:
+    "The files in a `FileUpload` value as `(name, content)`, for ipywidgets 8 (a tuple of dicts) and 7 (a dict by name)."
+    if not value: return []
+    if isinstance(value, dict):   # ipywidgets 7: {name: {"metadata": {"name", ...}, "content": bytes}}
+        return [(str((f.get("metadata") or {}).get("name") or name), bytes(f["content"])) for name, f in value.items()]
+    return [(str(f["name"]), bytes(f["content"])) for f in value]
+
+_AUDIO_SUFFIXES = (".wav", ".mp3", ".flac", ".ogg", ".oga", ".m4a", ".aac", ".opus", ".aiff", ".aif")
+
 # %% ../nbs/07_widgets.ipynb #f2722bf7
 class Studio:
     "The whole job in one widget: song, parameters, Generate, live preview, Stop, result, download link and the call as code."
     def __init__(self, models=None,                       # loaded models; None loads the defaults on the first Generate
                  out_dir: str | Path = "metamusic-out",   # where results go unless `out` is set
                  upload_dir: str | Path | None = None,    # where uploads are saved (default: a temporary folder)
-                 functions: dict | None = None):          # stand-ins for load_song/picture/video (tests)
+                 functions: dict | None = None,           # stand-ins for load_song/picture/video (tests)
+                 songs_dir: str | Path | None = None):    # audio files here are offered in the song list (e.g. a folder on Drive)
         self.models, self.out_dir, self.functions = models, Path(out_dir), functions
         self.upload_dir = Path(upload_dir) if upload_dir else Path(tempfile.gettempdir()) / "metamusic-uploads"
+        self.songs_dir = Path(songs_dir) if songs_dir else None
         self.last_call, self.result, self.error, self.preview, self.thread = None, None, None, None, None
         lay = lambda w: W.Layout(width=w)
         st = {"description_width": "150px"}
@@ -618,6 +648,16 @@ class Studio:
         )
         self.upload = W.FileUpload(accept=".mp3,.wav,.flac,.ogg,.m4a,.aac,audio/*", multiple=False, description="upload")
         self.upload.observe(lambda _: self._save_upload(), names="value")
+        self.song_list = W.Dropdown(options=self.song_options(), value="", description="or pick", style=st)
+        self.song_list.observe(lambda ch: self._pick(ch["new"]), names="value")
+        self.refresh_button = W.Button(description="", icon="refresh", tooltip="look for new files", layout=lay("40px"))
+        self.refresh_button.on_click(lambda _: self.refresh_songs())
+        self.upload_note = W.HTML()
+        if on_colab():   # the widget's upload fails there above about 1 MB (ipywidgets issue 3452)
+            self.upload.layout.display = "none"
+            where = f" or into <code>{html.escape(str(self.songs_dir))}</code>" if self.songs_dir else ""
+            self.upload_note.value = (f"<small>On Colab, upload songs with <code>google.colab.files.upload()</code> in a cell{where}, "
+                                      "then refresh the list.</small>")
         self.load_button = W.Button(description="Hear & analyse", icon="music")
         self.load_button.on_click(lambda _: self.load_song())
         self.generate_button = W.Button(description="Generate", icon="play", button_style="success")
@@ -633,7 +673,8 @@ class Studio:
         self._show_mode()
         self.widget = W.VBox([
             W.HTML("<h3 style='margin:4px 0'>metamusic studio</h3>"),
-            W.HBox([f["source"], self.upload]), W.HBox([f["start"], f["duration"], self.load_button]), self.song_box,
+            W.HBox([f["source"], self.upload]), W.HBox([self.song_list, self.refresh_button, self.upload_note]),
+            W.HBox([f["start"], f["duration"], self.load_button]), self.song_box,
             f["mode"], W.HBox([f["width"], f["height"]]), W.HBox([f["iterations"], f["iterations_per_keyframe"]]),
             W.HBox([f["cutn"], f["lr"], f["seed"]]), f["prompts"], W.HBox([f["fps"], f["segments"]]),
             W.HBox([f["zoom"], f["rotate"]]), W.HBox([f["pulse"], f["shake"]]), f["out"],
@@ -669,13 +710,31 @@ class Studio:
         self.code_box.value, self.code_box.layout.display = code, None
         return code
 
+    def song_options(self) -> list[tuple[str, str]]:
+        "The song list: the demo song, then the audio files in `songs_dir`, the upload folder and the working folder."
+        found = {}
+        for folder in (self.songs_dir, self.upload_dir, Path.cwd()):
+            if folder is None or not folder.is_dir(): continue
+            for p in sorted(folder.iterdir()):
+                if p.suffix.lower() in _AUDIO_SUFFIXES and p.is_file(): found.setdefault(p.name, str(p))
+        return [("—", ""), ("demo song", "demo")] + sorted(found.items())
+
+    def refresh_songs(self):
+        "Look for new files (after an upload in another cell)."
+        self.song_list.options = self.song_options()
+
+    def _pick(self, source):
+        if source:
+            self.fields["source"].value = source
+            self.load_song()
+
     def _save_upload(self):
-        files = self.upload.value
+        files = upload_files(self.upload.value)
         if not files: return
-        f = files[0] if isinstance(files, (tuple, list)) else next(iter(files.values()))
+        name, data = files[0]
         self.upload_dir.mkdir(parents=True, exist_ok=True)
-        path = self.upload_dir / Path(f["name"]).name
-        path.write_bytes(bytes(f["content"]))
+        path = self.upload_dir / Path(name).name
+        path.write_bytes(data)
         self.fields["source"].value = str(path)
         self.load_song()
 
@@ -684,7 +743,7 @@ class Studio:
         p = self.params()
         try:
             load = (self.functions or {}).get("load_song")
-            if load is None: from metamusic.audio import load_song as load
+            if load is None: load = _load_song
             if not str(p["source"]).strip(): raise ParameterError("song: choose a file to upload or type the path of an audio file")
             song = load(str(p["source"]).strip(), start=p["start"] or None, duration=p["duration"] or None)
             self.song_box.children = (song_widget(song),)
@@ -733,17 +792,19 @@ class Studio:
     def _repr_mimebundle_(self, **kwargs): return self.widget._repr_mimebundle_(**kwargs)
 
 def result_widget(result, out=None) -> W.Widget:
-    "A finished picture (image + download link) or video (inline player + download link) as a widget."
+    "A finished picture (image + download action) or video (player embedded once, or its path) as a widget."
     if isinstance(result, Image.Image):
         w, h = result.size
         scale = min(512 / max(w, h), max(1.0, 192 / max(w, h)))  # tiny pictures larger, big ones within 512 px
         parts = [W.Image(value=png_bytes(result), format="png", layout=W.Layout(width=f"{round(w * scale)}px", height=f"{round(h * scale)}px"))]
-        if out and Path(out).is_file(): parts.append(W.HTML(download_link(out)))
+        if out and Path(out).is_file(): parts.append(download_widget(out))
         return W.VBox(parts)
     if isinstance(result, (str, Path)) and Path(result).is_file():
         p = Path(result)
-        if p.suffix.lower() in (".mp4", ".webm", ".mov", ".mkv"): return W.HTML(VideoPlayer(p)._repr_html_())
-        return W.HTML(download_link(p))
+        if p.suffix.lower() in (".mp4", ".webm", ".mov", ".mkv"):
+            player = W.HTML(VideoPlayer(p)._repr_html_())
+            return W.VBox([player, download_widget(p)]) if on_colab() else player   # elsewhere the player has its own link
+        return download_widget(p)
     return W.HTML(html.escape(repr(result)))
 
 def studio(models=None,                     # loaded models (e.g. `load_models()`); None loads the defaults on the first Generate
