@@ -64,6 +64,8 @@ def main():
     if py313 is None:
         say("SKIPPED: Python 3.13 was not found (try `pyenv install 3.13`); Colab's stack was NOT checked")
         return 0
+    if not (args.uv and Path(args.uv).exists()):
+        say(f"FAILED: uv not found ({args.uv}); it comes with the dev extra: make install"); return 1
     venv = Path(args.venv); py = venv / "bin" / "python"
     if not py.exists():
         if run([args.uv, "venv", "--seed", "--python", py313, venv]).returncode: return 1

@@ -76,7 +76,7 @@ def test_stop_click_while_cell_runs(kernel):
     steps, secs, seen = out.split("RESULT", 1)[1].split()[:3]
     assert 10 < int(steps) < 3000, out          # stopped by the click, not by the end of the job
     assert int(seen) == int(steps)               # the preview saw every step, the last one included
-    assert waited < 5, waited                    # within a step or so (steps are 10 ms; generous for a busy CI machine)
+    assert waited < 15, waited                   # soon after the click (steps are 10 ms; the whole job would take 30 s or more; generous for a loaded CI machine)
     assert out.index("RESULT") < out.index("NEXT")
     reply = kc.get_shell_msg(timeout=10)
     while reply["parent_header"].get("msg_id") != nxt: reply = kc.get_shell_msg(timeout=10)
@@ -148,9 +148,10 @@ def test_studio_upload_in_the_installed_ipywidgets_shape(kernel):
         st = Studio(models="M", out_dir=d, upload_dir=d / "up",
                     functions=dict(load_song=lambda src, **k: loaded.append(src) or SimpleNamespace(name="s", duration=1.0, sr=16000,
                                    samples=[0.0] * 16000, plot=lambda: None), picture=None, video=None))
-        if W.__version__.startswith("7."):
-            st.upload.value = {"my song.wav": {"metadata": {"name": "my song.wav", "type": "audio/wav", "size": 4, "lastModified": 0},
-                                               "content": b"RIFF"}}
+        if W.__version__.startswith("7."):   # as the browser sends it: metadata and data, then a counter bump makes the read-only value
+            st.upload.metadata = [{"name": "my song.wav", "type": "audio/wav", "size": 4, "lastModified": 0}]
+            st.upload.data = [b"RIFF"]
+            st.upload._counter += 1
         else:
             st.upload.value = ({"name": "my song.wav", "type": "audio/wav", "size": 4, "content": memoryview(b"RIFF"), "last_modified": None},)
         print("UPLOAD", W.__version__.split(".")[0], (d / "up" / "my song.wav").read_bytes() == b"RIFF",
