@@ -16,8 +16,9 @@ from fastcore.basics import patch
 from .core import AudioError, ParameterError, logger
 
 # %% auto #0
-__all__ = ['SR', 'DEMO_TEMPO', 'DEMO_SECTION_TIME', 'DEMO_DURATION', 'STRATEGIES', 'MIN_CLIP', 'WHOLE_MAX', 'Curve', 'Song',
-           'load_song', 'demo_song', 'Prompt', 'PromptSchedule', 'load_prompts']
+__all__ = ['SR', 'DEMO_TEMPO', 'DEMO_SECTION_TIME', 'DEMO_DURATION', 'OCTAVE_RATIO', 'SECTION_GROUPS', 'SECTION_SCALES',
+           'STRATEGIES', 'MIN_CLIP', 'WHOLE_MAX', 'Curve', 'Song', 'load_song', 'demo_song', 'Prompt', 'PromptSchedule',
+           'load_prompts']
 
 # %% ../nbs/03_audio.ipynb #eeff86c7
 SR = 16000  # the sample rate of every Song: what Wav2CLIP expects
@@ -160,13 +161,21 @@ _HOP = 256      # analysis hop: 16 ms at 16 kHz, fine enough for beats within a 
 _N_FFT = 1024   # analysis window: 64 ms
 _N_MELS = 64
 
+def _check_bpm(bpm):
+    if bpm is None: return None
+    try: bpm = float(bpm)
+    except (TypeError, ValueError): raise ParameterError(f"tempo hint must be a number of beats per minute, got {bpm!r}") from None
+    if not (20 <= bpm <= 400): raise ParameterError(f"tempo hint must be between 20 and 400 BPM, got {bpm:g}")
+    return bpm
+
 class Song:
     "Mono float32 audio at 16 kHz, with lazily computed musical analysis."
     def __init__(self, samples: np.ndarray, # mono float32 at `SR`
                  sr: int = SR,              # must be `SR`; use `load_song` to resample
                  path: str | Path | None = None, # the file it was decoded from
                  start: float = 0.0,        # its offset in that file, seconds
-                 name: str | None = None):  # a short label (default: the file's stem)
+                 name: str | None = None,   # a short label (default: the file's stem)
+                 tempo_hint: float | None = None): # roughly the tempo you hear, BPM: settles tempo octave errors (None: automatic)
         if sr != SR: raise ParameterError(f"Song needs samples at {SR} Hz, got sr={sr}; use load_song((samples, sr)) to resample")
         samples = np.asarray(samples)
         if samples.ndim != 1 or samples.dtype != np.float32: raise ParameterError("Song samples must be a 1-D float32 array; use load_song")
@@ -174,6 +183,7 @@ class Song:
         self.samples, self.sr, self.start = samples, sr, float(start)
         self.path = Path(path) if path is not None else None
         self.name = name or (self.path.stem if self.path else "samples")
+        self.tempo_hint = _check_bpm(tempo_hint)
         self._embeddings = {}
 
     @property
@@ -204,17 +214,22 @@ def _check_time(v, name, positive=False):
 def load_song(source,                       # a path (str or Path), or a (samples, sample_rate) pair
               start: float | None = None,    # seconds into the song to begin at
               duration: float | None = None, # seconds to keep (default: to the end)
-              name: str | None = None        # label for plots and file names (default: the file's stem)
+              name: str | None = None,       # label for plots and file names (default: the file's stem)
+              bpm: float | None = None       # roughly the tempo you hear: settles tempo octave errors (None: automatic)
              ) -> Song:
     "Decode `source` to a mono 16 kHz `Song`; bad input raises `AudioError` naming it."
     if isinstance(source, Song):
-        return source.excerpt(start or 0.0, duration) if (start or duration is not None) else source
+        song = source.excerpt(start or 0.0, duration) if (start or duration is not None) else source
+        if bpm is not None and _check_bpm(bpm) != song.tempo_hint:  # a new hint: a fresh Song, so the analysis reruns
+            song = Song(song.samples, song.sr, path=song.path, start=song.start, name=song.name, tempo_hint=bpm)
+        return song
     start, duration = _check_time(start, "start"), _check_time(duration, "duration", positive=True)
+    _check_bpm(bpm)
     if isinstance(source, (str, Path)):
         if isinstance(source, str) and not source.strip(): raise AudioError("no song given: the path is empty")
         path = Path(source).expanduser()
         x = _repair(_decode(path, start, duration), str(path))
-        return Song(x, SR, path=path, start=start or 0.0, name=name)
+        return Song(x, SR, path=path, start=start or 0.0, name=name, tempo_hint=bpm)
     if isinstance(source, (tuple, list)) and len(source) == 2 and np.ndim(source[1]) == 0:
         samples, sr = source
         label = name or "samples"
@@ -227,7 +242,7 @@ def load_song(source,                       # a path (str or Path), or a (sample
         if a >= len(x): raise AudioError(f"{label}: no audio after start={start:g} s; it is only {len(x) / sr:.2f} s long")
         x = _repair(_resample(x[a:b], sr), label)
         if x.size == 0: raise AudioError(f"{label}: too short to resample ({b - a} samples at {sr} Hz)")
-        return Song(x, SR, start=start or 0.0, name=label)
+        return Song(x, SR, start=start or 0.0, name=label, tempo_hint=bpm)
     raise ParameterError(f"load_song needs a file path or a (samples, sample_rate) pair, got {type(source).__name__}")
 
 # %% ../nbs/03_audio.ipynb #3f4902b5
@@ -240,7 +255,7 @@ def excerpt(self: Song, start: float,          # seconds into this song
     a = int(round(start * self.sr))
     if a >= len(self.samples): raise AudioError(f"{self.name}: no audio after start={start:g} s; it is only {self.duration:.2f} s long")
     b = len(self.samples) if duration is None else min(len(self.samples), a + max(1, int(round(duration * self.sr))))
-    return Song(self.samples[a:b].copy(), self.sr, path=self.path, start=self.start + a / self.sr, name=self.name)
+    return Song(self.samples[a:b].copy(), self.sr, path=self.path, start=self.start + a / self.sr, name=self.name, tempo_hint=self.tempo_hint)
 
 # %% ../nbs/03_audio.ipynb #a9705fdb
 DEMO_TEMPO = 120.0         # BPM of the demo song
@@ -289,7 +304,8 @@ def demo_song() -> Song:
     return _demo_song()
 
 # %% ../nbs/03_audio.ipynb #260b9589
-_CHUNK, _CONTEXT = 3750 * _HOP, 64 * _HOP  # one minute of samples; one second of context each side
+_CHUNK, _CONTEXT = 3840 * _HOP, 64 * _HOP  # about a minute of samples; one second of context each side
+_CHROMA_FFT, _CHROMA_HOP = 4096, 4 * _HOP   # 4 Hz bins resolve semitones down to ~70 Hz; a quarter of the frames keeps the cost
 
 def _chunk_features(x: np.ndarray, gain: float = 1.0) -> dict:
     import librosa
@@ -304,7 +320,10 @@ def _chunk_features(x: np.ndarray, gain: float = 1.0) -> dict:
     rms = librosa.feature.rms(S=np.sqrt(S), frame_length=_N_FFT, hop_length=_HOP)[0]
     H, P = librosa.decompose.hpss(mel, kernel_size=(31, 9))
     feats = np.concatenate([librosa.feature.mfcc(S=logmel, n_mfcc=13), librosa.feature.chroma_stft(S=S, sr=SR, n_fft=_N_FFT, tuning=0.0)])
-    return dict(onset=onset, loudness=rms, harmonic=np.sqrt(H.mean(0)), percussive=np.sqrt(P.mean(0)), feats=feats.T)
+    C = librosa.feature.chroma_stft(y=x, sr=SR, n_fft=_CHROMA_FFT, hop_length=_CHROMA_HOP, tuning=0.0)
+    chroma = np.repeat(C, _CHROMA_HOP // _HOP, axis=1)[:, :S.shape[1]]
+    if chroma.shape[1] < S.shape[1]: chroma = np.pad(chroma, ((0, 0), (0, S.shape[1] - chroma.shape[1])), mode="edge")
+    return dict(onset=onset, loudness=rms, harmonic=np.sqrt(H.mean(0)), percussive=np.sqrt(P.mean(0)), feats=feats.T, chroma=chroma.T)
 
 _FLOOR = 10.0  # mel power floor for a song scaled to unit RMS
 
@@ -360,30 +379,47 @@ def _harmonic(self) -> Curve:
     return _curve(self, "harmonic")
 
 # %% ../nbs/03_audio.ipynb #7722377a
-def _track_beats(onset: np.ndarray, loud: np.ndarray) -> tuple[float, np.ndarray]:
+OCTAVE_RATIO = 0.75  # onsets between beats this strong, relative to those on them, mean the beat is twice as fast
+
+def _local_max(onset, frames): return np.array([onset[max(0, f - 2):f + 3].max() for f in frames])
+
+def _beat_period(beats: np.ndarray) -> float:
+    "Seconds per beat: the mean of the intervals near the median (robust to a tempo change or a dropped beat)."
+    d = np.diff(beats); p = np.median(d)
+    return float(d[np.abs(d - p) < 0.1 * p].mean())
+
+def _track_beats(onset: np.ndarray, loud: np.ndarray, hint: float | None = None) -> tuple[float, np.ndarray]:
     import librosa
     if len(onset) < 16 or loud.max() < 1e-4 or onset.max() <= 1e-6: return 0.0, np.zeros(0)
     bpm, fps = None, SR / _HOP
-    if len(onset) > 300 * fps:  # long song: median of the tempo of 2-minute stretches
+    if hint is not None:  # the tempogram's peak nearest the hint (a prior a fifth of an octave wide)
+        bpm = float(librosa.feature.tempo(onset_envelope=onset, sr=SR, hop_length=_HOP, start_bpm=hint, std_bpm=0.2)[0])
+    elif len(onset) > 300 * fps:  # long song: median of the tempo of 2-minute stretches
         w = int(120 * fps)
         bpm = float(np.median([librosa.feature.tempo(onset_envelope=onset[i:i + w], sr=SR, hop_length=_HOP)[0]
                                for i in range(0, len(onset) - w // 2, w)]))
-    # trim=False: librosa's own trimming drops every beat of a quiet intro (it compares with the whole
-    # song's onset level); we only drop leading/trailing beats where nothing sounds
-    _, frames = librosa.beat.beat_track(onset_envelope=onset, sr=SR, hop_length=_HOP, bpm=bpm, units="frames", trim=False)
-    frames = np.asarray(frames, dtype=np.int64)
-    if len(frames):
-        local = np.array([onset[max(0, f - 2):f + 3].max() for f in frames])
-        keep = np.nonzero(local >= 0.1 * np.median(local))[0]
-        frames = frames[keep[0]:keep[-1] + 1] if len(keep) else frames[:0]
+    def track(bpm):
+        # trim=False: librosa's own trimming drops every beat of a quiet intro (it compares with the whole
+        # song's onset level); we only drop leading/trailing beats where nothing sounds
+        _, frames = librosa.beat.beat_track(onset_envelope=onset, sr=SR, hop_length=_HOP, bpm=bpm, units="frames", trim=False)
+        frames = np.asarray(frames, dtype=np.int64)
+        if len(frames):
+            local = _local_max(onset, frames)
+            keep = np.nonzero(local >= 0.1 * np.median(local))[0]
+            frames = frames[keep[0]:keep[-1] + 1] if len(keep) else frames[:0]
+        return frames
+    frames = track(bpm)
+    if hint is None and len(frames) >= 8:  # octave rule: as much happening halfway between beats as on them
+        mid = (frames[:-1] + frames[1:]) // 2
+        tempo = 60.0 / (_beat_period(frames * _HOP / SR))
+        if np.median(_local_max(onset, mid)) >= OCTAVE_RATIO * np.median(_local_max(onset, frames)) and 2 * tempo <= 240:
+            frames = track(2 * tempo)
     beats = frames * _HOP / SR
-    if len(beats) >= 4: tempo = 60.0 / np.polyfit(np.arange(len(beats)), beats, 1)[0]  # least-squares beat period
-    elif len(beats) >= 2: tempo = 60.0 / float(np.diff(beats).mean())
-    else: tempo = 0.0  # one beat (or none) has no tempo
+    tempo = 60.0 / _beat_period(beats) if len(beats) >= 2 else 0.0  # one beat (or none) has no tempo
     return float(tempo), beats
 
 @_cached("_beat_track")
-def _beat_track_(self): return _track_beats(self._features["onset"], self._features["loudness"])
+def _beat_track_(self): return _track_beats(self._features["onset"], self._features["loudness"], self.tempo_hint)
 
 @_cached("tempo")
 def _tempo(self) -> float:
@@ -402,55 +438,96 @@ def _grid(self) -> np.ndarray:
     inner = b[(b > 0) & (b < d)] if len(b) >= 8 else np.arange(0.5, d, 0.5)
     return np.unique(np.r_[0.0, inner, d])
 
-def _novelty(feats: np.ndarray, ftimes: np.ndarray, edges: np.ndarray, kernel: int, weights=None) -> np.ndarray:
-    "Contrast between the `kernel` windows before and after each inner edge (index 1..n-1)."
+def _beat_sync(X: np.ndarray, ftimes: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    "Mean of the frame features `X` in each window between consecutive `edges`."
     nw = len(edges) - 1
     idx = np.clip(np.searchsorted(edges, ftimes, side="right") - 1, 0, nw - 1)
     cnt = np.bincount(idx, minlength=nw).astype(np.float64)
-    X = np.stack([np.bincount(idx, feats[:, j], minlength=nw) for j in range(feats.shape[1])], 1)
+    out = np.stack([np.bincount(idx, X[:, j], minlength=nw) for j in range(X.shape[1])], 1)
     empty = cnt == 0
-    X[~empty] /= cnt[~empty, None]
+    out[~empty] /= cnt[~empty, None]
     if empty.any():  # windows shorter than a frame: borrow the nearest frame
-        X[empty] = feats[np.clip(np.searchsorted(ftimes, edges[:-1][empty]), 0, len(ftimes) - 1)]
-    sd = X.std(0)
-    X = (X - X.mean(0)) / np.where(sd > 1e-6, sd, np.inf)
-    if weights is not None: X = X * weights
+        out[empty] = X[np.clip(np.searchsorted(ftimes, edges[:-1][empty]), 0, len(ftimes) - 1)]
+    return out
+
+# %% ../nbs/03_audio.ipynb #c1a0b004
+SECTION_GROUPS = ("timbre", "harmony", "loudness", "drums", "rhythm")
+
+def _rhythm(onset: np.ndarray, centres: np.ndarray, win: float = 4.0, lo: float = 0.2, hi: float = 2.0, nb: int = 20) -> np.ndarray:
+    "Autocorrelation of `onset` in `win` seconds around each centre, averaged in `nb` log-spaced lag bins."
+    fps = SR / _HOP; W = int(win * fps); n = len(onset)
+    lags = np.arange(1, W // 2)
+    b = np.searchsorted(np.geomspace(lo * fps, hi * fps, nb + 1), lags) - 1
+    ok = (b >= 0) & (b < nb); counts = np.maximum(np.bincount(b[ok], minlength=nb), 1)
+    out, taper = np.zeros((len(centres), nb)), np.hanning(W)
+    for i, c in enumerate(centres):
+        a = min(max(0, int(c * fps) - W // 2), max(0, n - W))
+        seg = onset[a:a + W].astype(np.float64)
+        seg = np.pad(seg - seg.mean(), (0, W - len(seg)))
+        ac = np.fft.irfft(np.abs(np.fft.rfft(seg * taper, 2 * W)) ** 2)[:W // 2]
+        if ac[0] > 1e-12: out[i] = np.bincount(b[ok], np.maximum(ac[lags[ok]] / ac[0], 0), minlength=nb) / counts
+    return out
+
+def _section_features(self, edges: np.ndarray) -> dict:
+    "Beat-synchronous features per group (rows: the windows between `edges`)."
+    f = self._features
+    db = lambda v: 10 * np.log10(np.maximum(v.astype(np.float64) ** 2, 1e-10))
+    X = _beat_sync(np.column_stack([f["feats"][:, 1:13], db(f["loudness"]), db(f["percussive"]), f["onset"]]), f["times"], edges)
+    C = _beat_sync(f["chroma"].astype(np.float64), f["times"], edges)
+    return dict(timbre=X[:, :12], harmony=C / np.maximum(C.max(1, keepdims=True), 1e-6), loudness=X[:, 12:13],
+                drums=np.column_stack([X[:, 13] - X[:, 12], 10 * X[:, 14]]),
+                rhythm=_rhythm(f["onset"], 0.5 * (edges[:-1] + edges[1:])))
+
+# %% ../nbs/03_audio.ipynb #c1a0b006
+# each group's largest novelty away from any boundary on the tuning half of the corpus (03b_analysis)
+SECTION_SCALES = dict(timbre=15.0, harmony=0.53, loudness=4.5, drums=1.47, rhythm=0.31)
+
+def _novelty(X: np.ndarray, k: int) -> np.ndarray:
+    "Distance between the mean of the `k` rows before and after each inner edge (0 where `k` rows don't fit)."
+    n = len(X); nov = np.zeros(n + 1)
+    if n < 2 * k: return nov
     cs = np.vstack([np.zeros(X.shape[1]), np.cumsum(X, 0)])
-    nov = np.zeros(nw + 1)
-    for i in range(2, nw - 1):
-        k = min(kernel, i, nw - i)
-        before, after = (cs[i] - cs[i - k]) / k, (cs[i + k] - cs[i]) / k
-        nov[i] = np.linalg.norm(after - before) / math.sqrt(X.shape[1]) * math.sqrt(k / kernel)  # short kernels count less
+    i = np.arange(k, n - k + 1)
+    nov[i] = np.linalg.norm((cs[i + k] - cs[i]) - (cs[i] - cs[i - k]), axis=1) / k
     return nov
 
-def _pick_sections(nov: np.ndarray, edges: np.ndarray, min_section: float, threshold: float) -> list[float]:
-    if not (nov > 0).any(): return [0.0]
-    score = nov / np.median(nov[nov > 0])  # relative to the song's typical beat-to-beat contrast
-    chosen = []
+@patch
+def section_scores(self: Song, kernel: float = 6.0) -> tuple[np.ndarray, dict]:
+    "`(edges, {group: novelty / SECTION_SCALES[group]})` at every analysis-window edge."
+    edges = _grid(self)
+    k = int(np.clip(round(kernel / np.median(np.diff(edges))), 2, 256)) if len(edges) > 2 else 2
+    G = _section_features(self, edges) if len(edges) > 2 else {g: np.zeros((1, 1)) for g in SECTION_GROUPS}
+    return edges, {g: _novelty(G[g], k) / SECTION_SCALES[g] for g in SECTION_GROUPS}
+
+@patch
+def find_sections(self: Song, kernel: float = 6.0,  # seconds compared on each side of a boundary
+                  min_section: float = 4.0,           # seconds: shortest section
+                  threshold: float = 1.1,             # score a change must reach (1 = the largest non-boundary novelty seen in tuning)
+                  confidence: bool = False            # also return each section start's confidence
+                 ):
+    "Section start times with explicit settings (`song.sections` uses the defaults); with `confidence`, `(starts, confidences)`."
+    edges, S = self.section_scores(kernel)
+    score = np.max(np.stack(list(S.values())), 0)
+    chosen = {}
     for i in np.argsort(-score):  # strongest first, keep those far from the ones already chosen
-        if score[i] < threshold: break
-        t = edges[i]
-        if t < min_section / 2 or edges[-1] - t < min_section / 2: continue
-        if all(abs(t - c) >= min_section for c in chosen): chosen.append(t)
-    return [0.0] + sorted(float(c) for c in chosen)
+        if score[i] < threshold or score[i] <= 0: break
+        if all(abs(edges[i] - c) >= min_section for c in chosen): chosen[float(edges[i])] = float(score[i])
+    starts = [0.0] + sorted(chosen)
+    if not confidence: return starts
+    return starts, [1.0] + [round(chosen[t] / (chosen[t] + threshold), 3) for t in starts[1:]]
+
+@_cached("_sections")
+def _sections_(self): return self.find_sections(confidence=True)
 
 @_cached("sections")
 def _sections(self) -> list[float]:
     "Section start times in seconds (the first is 0.0), from structural novelty between beats."
-    return self.find_sections()
+    return self._sections[0]
 
-@patch
-def find_sections(self: Song, kernel: int = 8,      # windows (beats) compared on each side
-                  min_section: float = 4.0,           # seconds: shortest section
-                  threshold: float = 2.4,             # how many times the typical contrast a change must reach
-                  harmony: float = 0.5                # weight of chroma (key, chords) against timbre (MFCC)
-                 ) -> list[float]:
-    "Section start times with explicit settings (`song.sections` uses the defaults)."
-    edges = _grid(self)
-    if len(edges) < 5: return [0.0]
-    f = self._features
-    w = np.r_[np.ones(13), np.full(12, harmony)]
-    return _pick_sections(_novelty(f["feats"], f["times"], edges, kernel, w), edges, min_section, threshold)
+@_cached("section_confidence")
+def _section_confidence(self) -> list[float]:
+    "How sure each section start is, 0..1, aligned with `sections` (the start of the song is 1.0)."
+    return self._sections[1]
 
 # %% ../nbs/03_audio.ipynb #6da12ff6
 STRATEGIES = ("beats", "sections", "fixed")
