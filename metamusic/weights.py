@@ -284,7 +284,7 @@ def _safe_pickle_load(file, **kwargs): return _SafeUnpickler(file, **kwargs).loa
 _SAFE_PICKLE = types.ModuleType("metamusic_safe_pickle") # what torch.load calls `pickle_module`
 _SAFE_PICKLE.Unpickler, _SAFE_PICKLE.load, _SAFE_PICKLE.UnpicklingError = _SafeUnpickler, _safe_pickle_load, pickle.UnpicklingError
 
-# %% ../nbs/01_weights.ipynb #780c1e89
+# %% ../nbs/01_weights.ipynb #11fe1c63
 def _redownload_hint(path: Path) -> str:
     for f in REGISTRY.values():
         if f.filename == path.name:
@@ -299,8 +299,9 @@ def _weights_only_forced() -> bool:
 def _forced_refusal(path: Path) -> WeightsError:
     converted = path.with_suffix(".safetensors").name
     return WeightsError(f"{path}: TORCH_FORCE_WEIGHTS_ONLY_LOAD is set, so torch refuses to read this checkpoint's pickled training "
-                        f"state (the file itself is not at fault; keep it). Run once without that setting (e.g. `env -u "
-                        f"TORCH_FORCE_WEIGHTS_ONLY_LOAD metamusic weights verify`, or any load): the first load writes {converted} "
+                        f"state (the file itself is not at fault; keep it). Load it once with that setting unset (run the same "
+                        f"command as `env -u TORCH_FORCE_WEIGHTS_ONLY_LOAD <command>`, or remove the variable from os.environ in "
+                        f"Python before loading): that first load writes {converted} "
                         f"beside it, and later loads read that file, which needs no pickle, with the setting on")
 
 def safe_load(path: str | Path,  # a checkpoint written by torch.save (zip or legacy format), e.g. a Lightning .ckpt
