@@ -480,7 +480,7 @@ def _section_features(self, edges: np.ndarray) -> dict:
 
 # %% ../nbs/03_audio.ipynb #c1a0b006
 # each group's largest novelty away from any boundary on the tuning half of the corpus (03b_analysis)
-SECTION_SCALES = dict(timbre=15.0, harmony=0.53, loudness=4.5, drums=1.47, rhythm=0.31)
+SECTION_SCALES = dict(timbre=15.0, harmony=0.52, loudness=6.9, drums=1.47, rhythm=0.31)
 
 def _novelty(X: np.ndarray, k: int) -> np.ndarray:
     "Distance between the mean of the `k` rows before and after each inner edge (0 where `k` rows don't fit)."
@@ -502,15 +502,20 @@ def section_scores(self: Song, kernel: float = 6.0) -> tuple[np.ndarray, dict]:
 @patch
 def find_sections(self: Song, kernel: float = 6.0,  # seconds compared on each side of a boundary
                   min_section: float = 4.0,           # seconds: shortest section
-                  threshold: float = 1.1,             # score a change must reach (1 = the largest non-boundary novelty seen in tuning)
+                  threshold: float = 1.0,             # score a change must reach (1 = the largest non-boundary novelty seen in tuning)
                   confidence: bool = False            # also return each section start's confidence
                  ):
     "Section start times with explicit settings (`song.sections` uses the defaults); with `confidence`, `(starts, confidences)`."
     edges, S = self.section_scores(kernel)
     score = np.max(np.stack(list(S.values())), 0)
+    # a peak is the largest score within `kernel` seconds each side: a box kernel's response to one change
+    # falls off linearly over `kernel` seconds, and its shoulders must not count as changes of their own
+    w = np.array([score[max(0, i - j):i + j + 1].max() for i, j in
+                  enumerate(np.searchsorted(edges, edges + kernel) - np.arange(len(edges)))]) if len(score) else score
     chosen = {}
     for i in np.argsort(-score):  # strongest first, keep those far from the ones already chosen
         if score[i] < threshold or score[i] <= 0: break
+        if score[i] < w[i]: continue
         if all(abs(edges[i] - c) >= min_section for c in chosen): chosen[float(edges[i])] = float(score[i])
     starts = [0.0] + sorted(chosen)
     if not confidence: return starts

@@ -160,11 +160,13 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--duration", type=_positive_float, default=None, metavar="D", help="length of the excerpt in seconds (default: to the end)")
     sv.add_argument("--run-dir", default=None, metavar="DIR", help="folder for frames and state, so an interrupted run resumes (default: OUT with '.run' instead of the suffix)")
     sv.add_argument("--restart", action="store_true", help="start over instead of resuming the run folder (default: resume)")
+    sv.add_argument("--bpm", type=_positive_float, default=None, metavar="BPM", help="roughly the tempo you hear, if the analysis gets it half or double (default: automatic)")
     _model_options(sv); add_engine_options(sv)
 
     sa = sub.add_parser("analyze", help="tempo, beats and sections of a song", description="Print a song's tempo, beats and sections, and save its analysis plot.")
     _song_arg(sa)
     sa.add_argument("-o", "--out", default=None, metavar="FILE.png", help="analysis plot (default: SONGNAME_analysis.png)")
+    sa.add_argument("--bpm", type=_positive_float, default=None, metavar="BPM", help="roughly the tempo you hear, if the analysis gets it half or double (default: automatic)")
 
     sw = sub.add_parser("weights", help="list, download or verify model weights", description="List, download or verify the model weights.")
     ws = sw.add_subparsers(dest="action", metavar="ACTION", required=True)
@@ -213,10 +215,10 @@ def _quiet_native_stderr():
         try: yield
         finally: os.dup2(saved, fd); os.close(saved)
 
-def _get_song(source: str, start=None, duration=None):
-    "The song at path `source`, or the demo song for 'demo'."
+def _get_song(source: str, start=None, duration=None, bpm=None):
+    "The song at path `source`, or the demo song for 'demo'; `bpm`: a tempo hint."
     if source == "demo" and not Path(source).exists(): source = demo_song()
-    with _quiet_native_stderr(): return load_song(source, start=start, duration=duration)
+    with _quiet_native_stderr(): return load_song(source, start=start, duration=duration, bpm=bpm)
 
 def _default_out(song_source: str, suffix: str, untrained=False, tag="") -> Path:
     "Output path beside the working folder: SONGNAME[tag][_untrained]SUFFIX."
@@ -261,7 +263,7 @@ def _cmd_video(args) -> int:
     opts = engine_options(args)
     out = check_writable(args.out or _default_out(args.song, ".mp4", args.untrained))
     args._run_dir = Path(args.run_dir) if args.run_dir else out.with_suffix(".run")
-    song = _get_song(args.song)
+    song = _get_song(args.song, bpm=args.bpm)
     prompts = load_prompts(args.prompts) if args.prompts else None
     motion = False if args.no_motion else Motion(**{f.name: getattr(args, "motion_" + f.name) for f in dataclasses.fields(Motion)})
     segments = _segments(args)
@@ -279,18 +281,18 @@ def _cmd_video(args) -> int:
 
 # %% ../nbs/08_cli.ipynb #2ec8e156
 def analysis_table(song) -> str:
-    "Tempo, beats and sections of `song` as a few lines of text."
-    beats, secs = list(song.beats), list(song.sections)
+    "Tempo, beats and sections (each with its confidence, 0..1) of `song` as a few lines of text."
+    beats, secs, conf = list(song.beats), list(song.sections), list(song.section_confidence)
     ends = secs[1:] + [song.duration]
     lines = [f"song      {song.name}", f"duration  {song.duration:.2f} s", f"tempo     {float(song.tempo):.1f} BPM",
              f"beats     {len(beats)}" + (f" (first at {beats[0]:.2f} s, last at {beats[-1]:.2f} s)" if beats else ""),
              f"sections  {len(secs)}"]
-    lines += [f"  {i+1:>3}  {s:7.2f} s – {e:7.2f} s" for i, (s, e) in enumerate(zip(secs, ends))]
+    lines += [f"  {i+1:>3}  {s:7.2f} s – {e:7.2f} s  confidence {c:.2f}" for i, (s, e, c) in enumerate(zip(secs, ends, conf))]
     return "\n".join(lines)
 
 def _cmd_analyze(args) -> int:
     out = check_writable(args.out or _default_out(args.song, ".png", tag="_analysis"))
-    song = _get_song(args.song)
+    song = _get_song(args.song, bpm=args.bpm)
     print(analysis_table(song))
     import matplotlib.pyplot as plt   # headless: matplotlib picks Agg by itself; no backend switch here (it is process-wide)
     fig = song.plot()

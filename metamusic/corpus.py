@@ -166,7 +166,8 @@ def corpus_specs(per_kind: int = 6, # songs per kind of change
         rng.shuffle(bpms)
         for i in range(n):
             meter = 3 if (kind, i) in (("harmony", 2), ("none", 3)) else 5 if (kind, i) == ("timbre", 4) else 4
-            fade = ["", "in", "out", "both"][i % 4] if kind in ("none", "loudness", "timbre", "drums in") and i % 2 else ""
+            # fades in both parts: tuning must see a fade to learn it is not a section change
+            fade = ("", "in", "out", "", "both", "in", "", "out")[i % 8] if kind in ("none", "loudness", "timbre", "drums in") else ""
             specs.append(Spec(name=f"{kind.replace(' ', '-')}-{i}", kind=kind, bpm=float(round(bpms[i], 1)), meter=meter,
                               rhythm=rhythms[(i + len(specs)) % 4], instrument=insts[int(rng.integers(len(insts)))],
                               key=int(rng.integers(12)), progression=int(rng.integers(len(PROGRESSIONS))),
@@ -174,10 +175,12 @@ def corpus_specs(per_kind: int = 6, # songs per kind of change
                               fade=fade, seed=int(rng.integers(1 << 30)), split="tune" if i % 2 == 0 else "test"))
     return specs
 
-@functools.lru_cache(maxsize=2)
+@functools.lru_cache(maxsize=None)
+def _built(spec: Spec) -> tuple[Song, dict]: return build_song(spec)
+
 def load_corpus(split: str | None = None) -> list[tuple[Spec, Song, dict]]:
-    "`(spec, song, truth)` of every corpus song (`split`: 'tune', 'test' or None for all); built once per process."
-    return [(s, *build_song(s)) for s in corpus_specs() if split in (None, s.split)]
+    "`(spec, song, truth)` of every corpus song (`split`: 'tune', 'test' or None for all); each built (and analysed) once per process."
+    return [(s, *_built(s)) for s in corpus_specs() if split in (None, s.split)]
 
 # %% ../nbs/03b_analysis.ipynb #53cb02c4
 def _intervals(bounds, duration):
