@@ -15,7 +15,7 @@ from .models import load_models
 from .audio import load_song, demo_song, load_prompts
 from .engine import ENGINE_DEFAULTS, AUGMENTS, CUT_METHODS, PRECISIONS, INITS
 from .picture import picture
-from .video import video, Motion
+from .video import video, Motion, QUALITY
 
 # %% auto #0
 __all__ = ['ENGINE_HELP', 'DEMO_PRESETS', 'UsageError', 'add_engine_options', 'engine_options', 'build_parser', 'analysis_table',
@@ -142,7 +142,8 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--fps", type=_positive_float, default=_default(video, "fps", 30), metavar="N", help="frames per second of the video, any rate (24, 29.97, 30, ...) (default: %(default)s)")
     vsize = _default(video, "size", size)
     sv.add_argument("--size", nargs=2, type=_positive_int, default=list(vsize), metavar=("W", "H"), help=f"width and height in pixels (default: {vsize[0]} {vsize[1]})")
-    sv.add_argument("--iterations-per-keyframe", type=_positive_int, default=_default(video, "iterations_per_keyframe", 50), metavar="N", help="optimisation steps per keyframe (default: %(default)s)")
+    sv.add_argument("--quality", choices=list(QUALITY), default=_default(video, "quality", "standard"), help="keyframe budgets: a long first run and one at each section change, short warm-started runs between, an early stop once the picture has settled (default: %(default)s)")
+    sv.add_argument("--iterations-per-keyframe", type=_positive_int, default=_default(video, "iterations_per_keyframe", None), metavar="N", help="a fixed budget instead: N optimisation steps for every keyframe, no early stop (default: off, --quality decides)")
     sv.add_argument("--segments", choices=["beats", "sections", "fixed"], default=None, help="where keyframes go: every few beats (at most 4 s apart), at section changes, or every few seconds (default: beats)")
     sv.add_argument("--every", type=_positive_float, default=None, metavar="N", help="beats per keyframe with 'beats' (default: 2), seconds per keyframe with 'fixed' (default: 2)")
     sv.add_argument("--easing", choices=["smooth", "cosine", "linear"], default=_default(video, "easing", "smooth"), help="interpolation between keyframes (default: %(default)s)")
@@ -270,7 +271,7 @@ def _cmd_video(args) -> int:
     models = _get_models(args)
     _say(f"filming {song.name}: {args.size[0]}x{args.size[1]} at {args.fps:g} fps, run folder {args._run_dir}{_label(models)}")
     path = video(song, models, out=out, fps=args.fps, size=tuple(args.size), segments=segments, start=args.start, duration=args.duration,
-                 iterations_per_keyframe=args.iterations_per_keyframe, prompts=prompts, motion=motion, seed=args.seed,
+                 quality=args.quality, iterations_per_keyframe=args.iterations_per_keyframe, prompts=prompts, motion=motion, seed=args.seed,
                  easing=args.easing, pace=args.pace, loudness_steps=args.loudness_steps,
                  run_dir=args._run_dir, resume=not args.restart, preview=False, **opts)
     if path is None:   # stopped before the end: the run folder keeps what was done

@@ -21,7 +21,7 @@ from .core import ParameterError, logger, seed_everything, snap_size
 __all__ = ['IMAGE_SUFFIXES', 'AUGMENTS', 'CUT_METHODS', 'ENGINE_DEFAULTS', 'INITS', 'PRECISIONS', 'parse_prompt', 'split_prompts',
            'spherical_distance', 'Target', 'load_image', 'fit_image', 'to_pil', 'text_target', 'image_target',
            'audio_target', 'noise_target', 'make_targets', 'parse_augments', 'MakeCutouts', 'check_engine_options',
-           'Event', 'RunResult', 'Engine']
+           'Event', 'RunResult', 'Engine', 'plateau']
 
 # %% ../nbs/04_engine.ipynb #4d0289c5
 def _check_int(v, name, lo=None):
@@ -354,6 +354,7 @@ class RunResult:
     elapsed: float        # seconds
     z: torch.Tensor = field(repr=False, default=None)   # final latent
     engine: Any = field(repr=False, default=None)
+    reason: str = "budget"  # why it ended: "budget" (all steps), "plateau" (early stop) or "callback"
 
     def image(self) -> Image.Image:
         "The final image (decoded on first call)."
@@ -477,6 +478,16 @@ def step(self: Engine) -> dict:
     n = len(terms)
     return dict(loss=values[0], losses=dict(zip(terms, values[1:n + 1])), distances=dict(zip(dists, values[n + 1:])))
 
+# %% ../nbs/04_engine.ipynb #f3e644e5
+def plateau(history,               # loss after each step so far
+            window: int,           # compare the mean of the last `window` steps with the `window` before
+            tolerance: float = 0.0 # relative improvement below which the loss has settled
+           ) -> bool:
+    "True when the loss stopped improving: the last window's mean is less than `tolerance` below the previous window's."
+    if window < 1 or len(history) < 2 * window: return False
+    last, before = np.mean(history[-window:]), np.mean(history[-2 * window:-window])
+    return bool(before - last <= tolerance * max(abs(before), 1e-12))
+
 # %% ../nbs/04_engine.ipynb #a7d26ef9
 _EVENT_FIELDS = {"phase", "keyframe", "n_keyframes", "frame", "n_frames", "desc"}
 
@@ -484,10 +495,16 @@ _EVENT_FIELDS = {"phase", "keyframe", "n_keyframes", "frame", "n_frames", "desc"
 def run(self: Engine, iterations: int,   # steps to take
         targets=None,                    # new targets (anything `make_targets` accepts); None keeps the current ones
         callback: Callable | None = None, # callback(event) after each step; returning False stops the run
-        info: dict | None = None         # fields merged into every event; "progress": (start, end) span
+        info: dict | None = None,        # fields merged into every event; "progress": (start, end) span
+        patience: int | None = None,     # early stop: window of steps for `plateau` (None or 0: run every step)
+        tolerance: float = 0.0,          # early stop: relative improvement per window below which the loss has settled
+        min_iterations: int = 0          # early stop: never before this many steps
        ) -> RunResult:
-    "Optimise for `iterations` steps, reporting each to `callback`."
+    "Optimise for `iterations` steps (fewer once the loss settles, with `patience`), reporting each to `callback`."
     iterations = _check_int(iterations, "iterations", 1)
+    patience = _check_int(patience or 0, "patience", 0)
+    tolerance = _check_number(tolerance, "tolerance")
+    min_iterations = _check_int(min_iterations, "min_iterations", 0)
     if targets is not None: self.targets = make_targets(self.models, targets)
     if not self.targets: raise ParameterError("targets: nothing to optimise toward; give a prompt, an image or an audio embedding")
     info = dict(info or {})
@@ -495,17 +512,20 @@ def run(self: Engine, iterations: int,   # steps to take
     try: p0, p1 = (float(p) for p in span)
     except (TypeError, ValueError): raise ParameterError(f"info['progress'] must be a (start, end) pair of fractions, got {span!r}") from None
     fields_ = {k: info.pop(k) for k in list(info) if k in _EVENT_FIELDS}
-    t0, history, stopped, out = time.perf_counter(), [], False, None
+    t0, history, stopped, out, reason = time.perf_counter(), [], False, None, "budget"
     for i in range(1, iterations + 1):
         out = self.step()
         history.append(out["loss"])
+        settled = patience > 0 and i >= min_iterations and i < iterations and plateau(history, patience, tolerance)
         if callback is not None:
             z = self.z.detach().clone()          # the image of this step, even if decoded later
-            ev = Event(i, iterations, out["loss"], out["losses"], out["distances"], progress=p0 + (p1 - p0) * i / iterations,
+            # a settled run ends here: its last event says progress reached the end of this run's span
+            ev = Event(i, iterations, out["loss"], out["losses"], out["distances"], progress=p0 + (p1 - p0) * (1 if settled else i / iterations),
                        elapsed=time.perf_counter() - t0, info=info, render=lambda z=z: self.to_pil(z), **fields_)
-            if callback(ev) is False: stopped = True; break
+            if callback(ev) is False: stopped, reason = True, "callback"; break
+        if settled: reason = "plateau"; break
     return RunResult(len(history), iterations, out["loss"], out["losses"], out["distances"], history, stopped,
-                     time.perf_counter() - t0, self.z.detach().clone(), self)
+                     time.perf_counter() - t0, self.z.detach().clone(), self, reason)
 
 # %% ../nbs/04_engine.ipynb #926c4742
 @patch

@@ -18,12 +18,13 @@ from PIL import Image, ImageDraw
 from .core import (MetamusicError, ParameterError, OutputError, ResumeError, logger, seed_everything,
                             snap_size, check_writable, atomic_output, run_job)
 from .audio import Song, load_song, load_prompts
-from .engine import Engine, Event, audio_target, check_engine_options, to_pil
+from .engine import Engine, Event, audio_target, check_engine_options, to_pil, spherical_distance, ENGINE_DEFAULTS
 
 # %% auto #0
-__all__ = ['EASINGS', 'RENDER_COST', 'check_fps', 'frame_times', 'ease', 'frame_plan', 'cumulative', 'Motion', 'as_motion',
-           'affine_theta', 'drift_theta', 'warp', 'pulse_envelope', 'pulse_theta', 'ffmpeg_exe', 'VideoWriter',
-           'probe_video', 'storyboard', 'RunFolder', 'render_frames', 'frame_jumps', 'video']
+__all__ = ['EASINGS', 'QUALITY', 'RENDER_COST', 'check_fps', 'frame_times', 'ease', 'frame_plan', 'cumulative', 'Motion',
+           'as_motion', 'affine_theta', 'drift_theta', 'warp', 'pulse_envelope', 'pulse_theta', 'ffmpeg_exe',
+           'VideoWriter', 'probe_video', 'storyboard', 'RunFolder', 'render_frames', 'frame_jumps', 'Budget',
+           'as_budget', 'keyframe_budgets', 'video']
 
 # %% ../nbs/06_video.ipynb #f97d934a
 def check_fps(fps) -> Fraction:
@@ -321,16 +322,18 @@ def storyboard(images,            # PIL images of the keyframes, None for one no
                times,             # each keyframe's time in seconds
                tile: int = 128,   # width of each thumbnail in pixels
                cols: int | None = None, # thumbnails per row (default: up to 8)
-               title: str | None = None # a line above the grid
+               title: str | None = None, # a line above the grid
+               notes=None               # a second label line per keyframe (e.g. its steps), or None
               ) -> Image.Image:
-    "A contact sheet of keyframes, each labelled with its index and time (m:ss.ss)."
+    "A contact sheet of keyframes, each labelled with its index and time (m:ss.ss), and its note if given."
     n = len(times)
     if n == 0 or len(images) != n: raise ParameterError(f"storyboard needs one image (or None) per time, got {len(images)} images for {n} times")
+    if notes is not None and len(notes) != n: raise ParameterError(f"storyboard needs one note (or None) per time, got {len(notes)} notes for {n} times")
     first = next((im for im in images if im is not None), None)
     aspect = first.height / first.width if first is not None else 1.0
     tw, th = int(tile), max(1, int(round(tile * aspect)))
     cols = cols or min(n, 8); rows = math.ceil(n / cols)
-    pad, label, top = 4, 14, 16 if title else 0
+    pad, label, top = 4, 14 if notes is None else 26, 16 if title else 0
     sheet = Image.new("RGB", (cols * (tw + pad) + pad, top + rows * (th + label + pad) + pad), (24, 24, 24))
     draw = ImageDraw.Draw(sheet)
     if title: draw.text((pad, 2), title, fill=(230, 230, 230))
@@ -339,6 +342,7 @@ def storyboard(images,            # PIL images of the keyframes, None for one no
         if im is None: draw.rectangle([x, y, x + tw - 1, y + th - 1], fill=(70, 70, 70))
         else: sheet.paste(im.convert("RGB").resize((tw, th), Image.LANCZOS), (x, y))
         draw.text((x + 1, y + th + 1), f"{i}  {int(t // 60)}:{t % 60:05.2f}", fill=(230, 230, 230))
+        if notes is not None and notes[i]: draw.text((x + 1, y + th + 13), str(notes[i]), fill=(170, 200, 230))
     return sheet
 
 # %% ../nbs/06_video.ipynb #79c69679
@@ -386,7 +390,7 @@ class RunFolder:
         except OSError as e: raise OutputError(f"run folder {self.path}: can't create it ({e.strerror}); choose another run_dir") from None
         check_writable(self.params_file)
         for p in self.path.glob("*"):   # starting over: forget what an earlier render left
-            if re.fullmatch(r"(keyframe|optimiser)_\d{4}\.(pt|png)|audio\.wav|params\.json|\..*\.part.*", p.name): p.unlink()
+            if re.fullmatch(r"(keyframe|optimiser)_\d{4}\.(pt|png)|keyframes\.json|audio\.wav|params\.json|\..*\.part.*", p.name): p.unlink()
         if "seed_used" not in params:
             params["seed_used"] = params.get("seed") if params.get("seed") is not None else int.from_bytes(os.urandom(4), "little") >> 1
         self._write(self.params_file, lambda p: p.write_text(json.dumps(params, indent=1)))
@@ -417,6 +421,15 @@ class RunFolder:
         "Load a saved `keyframe` or `optimiser` file."
         try: return torch.load(self.file(kind, k), map_location="cpu", weights_only=False)
         except Exception as e: raise ResumeError(f"run folder {self.path}: {kind} {k} is unreadable ({e}); pass resume=False to start over") from None
+
+    def write_summary(self, records: list):
+        "Write `keyframes.json`: one record per finished keyframe (time, why, budget, steps, stop, loss)."
+        self._write(self.path / "keyframes.json", lambda p: p.write_text("[\n" + ",\n".join(json.dumps(_jsonable(r)) for r in records) + "\n]\n"))
+
+    def summary(self) -> list:
+        "The records of `keyframes.json` (an empty list when there is none yet)."
+        f = self.path / "keyframes.json"
+        return json.loads(f.read_text()) if f.exists() else []
 
     def image(self, k: int) -> Image.Image | None:
         "Keyframe `k`'s saved picture, if any."
@@ -463,6 +476,79 @@ def frame_jumps(frames) -> np.ndarray:
     if x.dtype != torch.float32 or x.max() > 1: x = x / 255
     return (x[1:] - x[:-1]).abs().flatten(1).mean(1).numpy()
 
+# %% ../nbs/06_video.ipynb #5a725963
+@dataclass
+class Budget:
+    "Optimisation steps per keyframe: long runs where a picture must be made, short warm-started ones elsewhere."
+    first: int = 40          # steps of the first keyframe, and of the first after each section change (a cut)
+    later: int = 4           # mean steps of a keyframe that starts from the previous one
+    spread: float = 1.0      # 0: every later keyframe gets `later`; 1: in proportion to how far its target moved
+    cuts: bool = True        # a section change gets `first` steps (False: only the first keyframe does)
+    patience: int = 5        # early stop: window of steps over which the loss must still improve (0: never stop early)
+    tolerance: float = 0.005 # early stop: relative improvement per window below which a keyframe has settled
+    cutn: int | None = None  # cutouts per step (None: `ENGINE_DEFAULTS`); an explicit `cutn=` to `video` wins
+
+    def __post_init__(self):
+        for name, lo in (("first", 1), ("later", 1), ("patience", 0)):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
+                raise ParameterError(f"budget {name} must be an integer ≥ {lo}, got {v!r}")
+            setattr(self, name, int(v))
+        for name, hi in (("spread", 1.0), ("tolerance", 1.0)):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float, np.number)) or not 0 <= v <= hi:
+                raise ParameterError(f"budget {name} must be a number in 0..{hi:g}, got {v!r}")
+            setattr(self, name, float(v))
+        if self.cutn is not None and (isinstance(self.cutn, bool) or not isinstance(self.cutn, (int, np.integer)) or self.cutn < 1):
+            raise ParameterError(f"budget cutn must be a positive integer or None, got {self.cutn!r}")
+        self.cuts = bool(self.cuts)
+
+QUALITY = {   # chosen with the miniature world's sweep (below and bench/results/)
+    "draft": Budget(first=20, later=2, patience=4, tolerance=0.01, cutn=16),
+    "standard": Budget(first=40, later=4, patience=5, tolerance=0.005),
+    "high": Budget(first=100, later=12, patience=10, tolerance=0.002),
+}
+
+def as_budget(quality) -> Budget:
+    "`quality` as a `Budget`: a name in `QUALITY`, a `Budget`, or a dict of `Budget` settings."
+    if isinstance(quality, Budget): return quality
+    if isinstance(quality, str):
+        if quality not in QUALITY: raise ParameterError(f"quality {quality!r} is unknown; choose from {', '.join(QUALITY)} (or pass a Budget)")
+        return QUALITY[quality]
+    if isinstance(quality, dict):
+        unknown = set(quality) - {f.name for f in dataclasses.fields(Budget)}
+        if unknown: raise ParameterError(f"quality has unknown settings {sorted(unknown)}; use {[f.name for f in dataclasses.fields(Budget)]}")
+        return Budget(**quality)
+    raise ParameterError(f"quality must be one of {', '.join(QUALITY)}, a Budget or a dict of its settings, got {quality!r}")
+
+# %% ../nbs/06_video.ipynb #95e1a6b4
+def keyframe_budgets(budget: Budget,   # the rules
+                     boundaries,       # keyframe times: 0 = b0 < ... < bn = duration
+                     embeds=None,      # [n, D] target embedding of each segment (None: no distance scaling)
+                     sections=()       # section start times (the first, 0, is the first keyframe anyway)
+                    ) -> tuple[list[int], list[str]]:
+    "Planned steps for each keyframe, and why: `first`, `section` (a cut) or `warm` (scaled by how far its target moved)."
+    b = np.asarray(boundaries, dtype=np.float64)
+    n = len(b) - 1                                  # segments; keyframes 0..n, the closing one continues segment n-1
+    why = ["first"] + ["warm"] * n
+    if budget.cuts:
+        for s in sections:
+            if 0 < s < b[-1]:
+                k = int(np.argmin(np.abs(b[:-1] - s)))  # the keyframe nearest the change (never the closing one)
+                if k > 0: why[k] = "section"
+    d = np.zeros(n + 1)
+    if embeds is not None and budget.spread > 0 and n > 0:
+        e = torch.as_tensor(embeds).float()[np.minimum(np.arange(n + 1), n - 1)]
+        d[1:] = np.sqrt(2 * spherical_distance(e[1:], e[:-1]).numpy())   # the angle between consecutive targets
+    warm = [k for k in range(n + 1) if why[k] == "warm"]
+    mean = float(d[warm].mean()) if warm else 0.0
+    steps = []
+    for k in range(n + 1):
+        if why[k] != "warm": steps.append(budget.first); continue
+        scale = 1.0 if mean <= 0 else (1 - budget.spread) + budget.spread * d[k] / mean
+        steps.append(int(np.clip(round(budget.later * scale), 1, 4 * budget.later)))
+    return steps, why
+
 # %% ../nbs/06_video.ipynb #5b80587c
 RENDER_COST = 0.1   # a rendered frame's share of the progress bar, in optimisation steps (decode only, no CLIP)
 
@@ -497,13 +583,31 @@ def _prompt_lists(prompts, boundaries, song, offset: float = 0.0) -> list[list]:
     return [[f"{text}:{weight:g}" for text, weight in sched.active(offset + t0, offset + t1)] for t0, t1 in spans]
 
 def _iterations(song, boundaries, iterations, loudness_steps) -> list[int]:
-    "Steps per keyframe: `iterations`, or scaled 0.5×..1.5× by the segment's mean loudness."
+    "Steps per keyframe: `iterations` (an int for all, or a list per keyframe), scaled 0.5×..1.5× by the segment's mean loudness."
     n = len(boundaries) - 1
-    if not loudness_steps: return [iterations] * (n + 1)
+    its = list(iterations) if isinstance(iterations, (list, tuple)) else [iterations] * (n + 1)
+    if not loudness_steps: return its
     loud = np.array([song.loudness.mean(boundaries[i], boundaries[i + 1]) for i in range(n)], dtype=np.float64)
     top = loud.max() if loud.size and loud.max() > 0 else 1.0
-    steps = [max(1, int(round(iterations * (0.5 + l / top)))) for l in loud]
-    return steps + [steps[-1]]
+    loud = np.r_[loud, loud[-1:]]                  # the closing keyframe continues the last segment
+    return [max(1, int(round(it * (0.5 + l / top)))) for it, l in zip(its, loud)]
+
+def _sections(whole: Song, start: float | None) -> list[float]:
+    "Section changes in seconds of the render: found in the whole song (an excerpt alone may be too short to show one)."
+    return [s - (start or 0.0) for s in whole.sections]
+
+def _embed_segments(song, models, boundaries) -> torch.Tensor:
+    "Each segment's Wav2CLIP embedding: the keyframes' targets."
+    return song.embed(models, segments=[(boundaries[i], boundaries[i + 1]) for i in range(len(boundaries) - 1)])
+
+def _record(k: int, kf: dict) -> dict:
+    "The `keyframes.json` record of saved keyframe `k` (files written before budgets existed lack why/budget/stop)."
+    return dict(keyframe=k, time=kf["time"], why=kf.get("why", "fixed"), budget=kf.get("budget", kf["steps"]),
+                steps=kf["steps"], stop=kf.get("stop", "budget"), loss=kf.get("loss"))
+
+def _note(r: dict) -> str:
+    "A keyframe record as one storyboard line: why, steps run / planned, and 'settled' after an early stop."
+    return f"{r.get('why', '')} {r['steps']}/{r.get('budget', r['steps'])}" + (" settled" if r.get("stop") == "plateau" else "")
 
 def _audio_source(song, run: RunFolder):
     "(file, offset) of the audio to mux: the original file when there is one, else the samples written as a WAV."
@@ -534,7 +638,8 @@ def video(song,                          # a `Song` (see `load_song`, `demo_song
           size=(512, 512),               # (width, height); multiples of the VQGAN factor
           segments=None,                 # keyframe segments: None (a boundary every 2nd beat, ≤ 4 s), a strategy name,
                                          # a dict of `song.segments` options, or contiguous (start, end) pairs
-          iterations_per_keyframe: int = 50, # optimisation steps per keyframe
+          quality="standard",            # keyframe budgets: "draft", "standard", "high" (`QUALITY`), a `Budget` or a dict
+          iterations_per_keyframe: int | None = None, # a fixed budget instead: this many steps for every keyframe, no early stop
           prompts=None,                  # extra prompts: "text:weight|...", a timed schedule (text, .txt/.csv/.lrc file,
                                          # `PromptSchedule`; seconds of `song`) or Targets/images for every keyframe
           motion=None,                   # `Motion`, a dict of its settings, None (gentle) or False (none)
@@ -547,7 +652,7 @@ def video(song,                          # a `Song` (see `load_song`, `demo_song
           preview: bool | None = None,   # live preview in notebooks (None: when in one)
           easing: str = "smooth",        # interpolation between keyframes: "smooth", "cosine", "linear"
           pace: str = "time",            # "time", or "onsets": change follows the onset strength within each segment
-          loudness_steps: bool = False,  # scale each keyframe's steps 0.5×..1.5× with its segment's loudness
+          loudness_steps: bool = False,  # scale each keyframe's budget 0.5×..1.5× with its segment's loudness
           storyboard_path=True,          # True: `<out stem>.storyboard.png` beside the video; a path; or None
           batch: int = 8,                # frames decoded at once
           progress: bool = True,         # progress bar outside notebooks
@@ -558,12 +663,15 @@ def video(song,                          # a `Song` (see `load_song`, `demo_song
     out = _probe_writable(out)
     if out.suffix.lower() not in (".mp4", ".m4v", ".mov"): raise ParameterError(f"out {out.name}: the video is H.264 + AAC in an .mp4 (or .mov) file")
     fps = check_fps(fps)
-    if not isinstance(iterations_per_keyframe, (int, np.integer)) or isinstance(iterations_per_keyframe, bool) or iterations_per_keyframe < 1:
-        raise ParameterError(f"iterations_per_keyframe must be a positive integer, got {iterations_per_keyframe!r}")
+    fixed = iterations_per_keyframe is not None
+    if fixed and (not isinstance(iterations_per_keyframe, (int, np.integer)) or isinstance(iterations_per_keyframe, bool) or iterations_per_keyframe < 1):
+        raise ParameterError(f"iterations_per_keyframe must be a positive integer (or None to follow quality), got {iterations_per_keyframe!r}")
+    budget = None if fixed else as_budget(quality)
     if pace not in ("time", "onsets"): raise ParameterError(f"pace must be 'time' or 'onsets', got {pace!r}")
     ease(0.5, easing)
     if not isinstance(batch, (int, np.integer)) or batch < 1: raise ParameterError(f"batch must be a positive integer, got {batch!r}")
     motion = as_motion(motion)
+    if budget is not None and budget.cutn is not None and "cutn" not in engine_options: engine_options = dict(engine_options, cutn=budget.cutn)
     options = check_engine_options(engine_options)
     size = snap_size(size, models.vqgan.factor)
     if not isinstance(song, Song): song = load_song(song)
@@ -572,14 +680,21 @@ def video(song,                          # a `Song` (see `load_song`, `demo_song
     boundaries = _segments(song, segments)
     n_kf = len(boundaries)                       # one keyframe per boundary: n segments + the closing one
     plists = _prompt_lists(prompts, boundaries, whole, offset=start or 0.0)
-    steps = _iterations(song, boundaries, int(iterations_per_keyframe), loudness_steps)
+    embeds = None
+    if fixed: planned, why = [int(iterations_per_keyframe)] * n_kf, ["fixed"] * n_kf
+    else:
+        if budget.spread > 0: embeds = _embed_segments(song, models, boundaries)
+        planned, why = keyframe_budgets(budget, boundaries, embeds, _sections(whole, start) if budget.cuts else ())
+    steps = _iterations(song, boundaries, planned, loudness_steps)
+    patience = 0 if fixed else budget.patience
     times = frame_times(song.duration, fps)
     if len(times) == 0: raise ParameterError(f"duration {song.duration:.3f} s is shorter than one frame at {fps} fps")
     sb_path = None if storyboard_path is None else (out.with_name(f"{out.stem}.storyboard.png") if storyboard_path is True else check_writable(storyboard_path))
     run = RunFolder(run_dir if run_dir is not None else out.with_name(f"{out.stem}.run"))
-    params = dict(version=1, song=dict(name=song.name, start=song.start, duration=song.duration, sha1=_sha1(song.samples)),
+    params = dict(version=2, song=dict(name=song.name, start=song.start, duration=song.duration, sha1=_sha1(song.samples)),
                   models=dict(names=getattr(models, "names", None), untrained=getattr(models, "untrained", None)),
-                  size=size, boundaries=boundaries.tolist(), steps=steps, prompts=plists,
+                  size=size, boundaries=boundaries.tolist(), steps=steps, why=why,
+                  budget=None if fixed else dataclasses.asdict(budget), prompts=plists,
                   drift=dict(zoom=motion.zoom, rotate=motion.rotate, translate=motion.translate),
                   seed=seed, engine=options)
     saved = run.open(params, resume)
@@ -587,11 +702,14 @@ def video(song,                          # a `Song` (see `load_song`, `demo_song
     for p in out.parent.glob(f".{out.stem}.*.part*"): p.unlink()   # left beside the target by a killed render
     total = sum(steps) + RENDER_COST * len(times)
     info = dict(size=size, fps=float(fps), n_keyframes=n_kf, n_frames=len(times), iterations=steps, out=str(out))
+    tol = 0.0 if fixed else budget.tolerance
 
     def job(cb):
         t0 = time.perf_counter()
+        nonlocal embeds
         done = run.finished()
         images = [run.image(k) if k < done else None for k in range(n_kf)]
+        records = [_record(k, run.load("keyframe", k)) for k in range(done)]
         eng = Engine(models, size=size, seed=seed0, **options)
         w, h = size
         f = models.vqgan.factor
@@ -599,11 +717,12 @@ def video(song,                          # a `Song` (see `load_song`, `demo_song
         def update_storyboard():
             if sb_path is None: return
             untrained = f" (untrained {models.untrained} models)" if getattr(models, "untrained", None) else ""
-            sheet = storyboard(images, boundaries, tile=min(128, w), title=f"{song.name}: {n_kf} keyframes{untrained}")
+            notes = [_note(records[k]) if k < len(records) else None for k in range(n_kf)]
+            sheet = storyboard(images, boundaries, tile=min(128, w), title=f"{song.name}: {n_kf} keyframes{untrained}", notes=notes)
             with atomic_output(sb_path) as tmp: sheet.save(tmp, format="PNG")
 
         # --- phase 1: keyframes (saved one by one; a resumed run starts after the last finished one)
-        if done < n_kf: embeds = song.embed(models, segments=[(boundaries[i], boundaries[i + 1]) for i in range(n_kf - 1)])
+        if done < n_kf and embeds is None: embeds = _embed_segments(song, models, boundaries)
         if done > 0: eng.load_state_dict(run.load("optimiser", done - 1))
         for k in range(done, n_kf):
             if k > 0:
@@ -615,15 +734,18 @@ def video(song,                          # a `Song` (see `load_song`, `demo_song
             seg = min(k, n_kf - 2)
             targets = [audio_target(embeds[seg]), *plists[k]]
             p0 = sum(steps[:k]) / total
-            res = eng.run(steps[k], targets=targets, callback=cb,
+            res = eng.run(steps[k], targets=targets, callback=cb, patience=patience, tolerance=tol,
                           info=dict(phase="optimising", keyframe=k, n_keyframes=n_kf, progress=(p0, p0 + steps[k] / total),
-                                    desc=f"keyframe {k + 1}/{n_kf}", time=float(boundaries[k])))
+                                    desc=f"keyframe {k + 1}/{n_kf}", time=float(boundaries[k]), why=why[k]))
             if res.stopped: raise _Stopped()
             z = eng.z.detach().cpu().clone()
             with torch.no_grad(): zq = models.vqgan.quantize(eng.z.detach()).float().cpu()
             state = eng.state_dict()
             images[k] = eng.to_pil(eng.z.detach())
-            run.save_keyframe(k, dict(z=z, zq=zq, time=float(boundaries[k]), steps=steps[k], loss=res.loss), state, images[k])
+            kf = dict(z=z, zq=zq, time=float(boundaries[k]), steps=res.iterations, budget=steps[k], why=why[k], stop=res.reason, loss=res.loss)
+            run.save_keyframe(k, kf, state, images[k])
+            records.append(_record(k, kf))
+            run.write_summary(records)
             update_storyboard()
         if done == n_kf and sb_path is not None and not sb_path.exists(): update_storyboard()
 
@@ -649,7 +771,9 @@ def video(song,                          # a `Song` (see `load_song`, `demo_song
                                desc=f"frame {i + 1}/{len(times)}", elapsed=time.perf_counter() - t1,
                                render=lambda x=frames[j:j + 1]: to_pil(x))
                     if cb(ev) is False: raise _Stopped()
-        logger.info("video %s: %d keyframes (%d optimised now), %d frames in %.1f s", out, n_kf, n_kf - done, len(times), time.perf_counter() - t0)
+        ran = sum(r["steps"] for r in records)
+        logger.info("video %s: %d keyframes (%d optimised now), %d steps (%.1f per second of music), %d frames in %.1f s",
+                    out, n_kf, n_kf - done, ran, ran / song.duration, len(times), time.perf_counter() - t0)
         return out
 
     try: return run_job(job, kind="video", callback=callback, preview=preview, progress=progress, **info)
