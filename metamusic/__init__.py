@@ -18,6 +18,7 @@ from .audio import *
 from .engine import *
 from .picture import *
 from .video import *
+from .batch import *
 from .widgets import *
 from .cli import *
 from .app import *

@@ -196,6 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
     sapp.add_argument("--weights-dir", default=None, metavar="DIR", help="folder of the model weights (default: $METAMUSIC_WEIGHTS, else ./checkpoints)")
     sapp.add_argument("--share", action="store_true", help="also serve on a public Gradio share link, e.g. from Colab; asks for a login (default: off)")
     sapp.add_argument("--auth", default=None, metavar="USER:PASSWORD", help="login the page asks for (default: none; with --share a generated password, printed once)")
+    _add_batch_parser(sub)
     return p
 
 def _version():
@@ -203,6 +204,38 @@ def _version():
         from importlib.metadata import version
         return version("metamusic")
     except Exception: return "unknown"
+
+# %% ../nbs/08_cli.ipynb #d9842823
+from .batch import batch_jobs, render_batch, import_ray
+
+def _add_batch_parser(sub):
+    "The `batch` subcommand and its options."
+    size = _default(picture, "size", (512, 512))
+    sb = sub.add_parser("batch", help="pictures and/or videos of many songs or seeds, here or on a Ray cluster",
+                        description="Render many songs (or seeds of one song) as a batch: here, one after another, or on a Ray "
+                                    "cluster with one worker per GPU ('cluster' extra). A job that fails is named; the others go on.")
+    sb.add_argument("songs", nargs="+", metavar="SONG", help="audio files, or 'demo'; on a cluster, paths every worker can read")
+    sb.add_argument("--kind", choices=["picture", "video", "both"], default="picture", help="what to make of each song (default: %(default)s)")
+    sb.add_argument("--seeds", nargs="+", type=int, default=None, metavar="N", help="one job per seed, outputs named SONG_seedN (default: one job, with --seed)")
+    sb.add_argument("-o", "--out-dir", default=".", metavar="DIR", help="folder of the outputs, named as 'picture' and 'video' name them (default: the working folder)")
+    sb.add_argument("--run-root", default=None, metavar="DIR", help="folder of the videos' run folders; on a cluster it must be storage every worker shares (default: --out-dir)")
+    sb.add_argument("--skip-existing", action="store_true", help="leave out jobs whose output is already there (default: off)")
+    sb.add_argument("--size", nargs=2, type=_positive_int, default=list(size), metavar=("W", "H"), help=f"width and height in pixels (default: {size[0]} {size[1]})")
+    sb.add_argument("--iterations", type=_positive_int, default=_default(picture, "iterations", 300), metavar="N", help="optimisation steps of a picture (default: %(default)s)")
+    sb.add_argument("--prompt", action="append", default=[], metavar="'TEXT:WEIGHT'", help="extra text prompt for pictures, may repeat (default: none)")
+    sb.add_argument("--fps", type=_positive_float, default=_default(video, "fps", 30), metavar="N", help="frames per second of a video (default: %(default)s)")
+    sb.add_argument("--iterations-per-keyframe", type=_positive_int, default=_default(video, "iterations_per_keyframe", 50), metavar="N", help="optimisation steps per keyframe of a video (default: %(default)s)")
+    sb.add_argument("--duration", type=_positive_float, default=None, metavar="D", help="render only the first D seconds of each video (default: the whole song)")
+    g = sb.add_argument_group("cluster")
+    g.add_argument("--ray", nargs="?", const="auto", default=None, metavar="ADDRESS",
+                   help="render on a Ray cluster: its address, 'auto' (the cluster 'ray start' made; bare --ray) or 'local' (a private one on this machine); "
+                        "needs: pip install \"metamusic[cluster]\" (default: here, one job after another)")
+    g.add_argument("--workers", type=_positive_int, default=None, metavar="N", help="Ray workers (default: one per GPU of the cluster, else one per --threads CPUs)")
+    g.add_argument("--threads", type=_positive_int, default=1, metavar="N", help="torch threads (and CPUs reserved) per Ray worker (default: %(default)s)")
+    g.add_argument("--retries", type=_nonneg_int, default=3, metavar="N", help="times a dead worker is restarted and its job run again; a video resumes from its run folder (default: %(default)s)")
+    g.add_argument("--poll", type=_positive_float, default=10.0, metavar="S", help="seconds between progress lines (default: %(default)s)")
+    _model_options(sb); add_engine_options(sb)
+    return sb
 
 # %% ../nbs/08_cli.ipynb #39caa392
 @contextlib.contextmanager
@@ -469,3 +502,28 @@ def _cli_logging(verbose=False):
     logger.addHandler(h); logger.setLevel(logging.DEBUG if verbose else logging.WARNING)
     def restore(): logger.removeHandler(h); logger.setLevel(level)   # main() in a notebook or test leaves no trace
     return restore
+
+# %% ../nbs/08_cli.ipynb #b6870bf8
+def _cmd_batch(args) -> int:
+    if args.ray is not None: import_ray()   # the install hint before any work
+    opts = engine_options(args)
+    out_dir = Path(args.out_dir).expanduser()
+    if not out_dir.is_dir(): raise OutputError(f"--out-dir {out_dir}: no such folder; create it or choose another")
+    check_writable(out_dir / "batch")
+    kinds = ("picture", "video") if args.kind == "both" else (args.kind,)
+    jobs = batch_jobs(args.songs, kinds, seeds=args.seeds, out_dir=out_dir, run_root=args.run_root, untrained=args.untrained,
+                      picture_options=dict(iterations=args.iterations, prompts=args.prompt or None),
+                      video_options=dict(fps=args.fps, iterations_per_keyframe=args.iterations_per_keyframe, duration=args.duration),
+                      size=tuple(args.size), seed=args.seed, **opts)
+    models = dict(untrained="tiny") if args.untrained else dict(weights_dir=args.weights_dir)
+    if args.ray is None and args.device: models["device"] = args.device   # on a cluster each worker takes the device Ray gives it
+    where = f"on the Ray cluster at {args.ray}" if args.ray else "here, one after another"
+    _say(f"batch: {len(jobs)} job(s) {where}" + (" (untrained models: the images are noise, not art)" if args.untrained else ""))
+    results = render_batch(jobs, models, ray_address=args.ray, workers=args.workers, threads=args.threads, retries=args.retries,
+                           poll=args.poll, skip_existing=args.skip_existing, callback=lambda ev: _say(ev.line))
+    for r in results:
+        for kind, path in r.outputs.items(): print(f"{kind}: {path}")
+    failed = [r for r in results if not r.ok]
+    return 0 if not failed else 2 if all(r.bad_input for r in failed) else 1
+
+_COMMANDS["batch"] = _cmd_batch
