@@ -60,14 +60,73 @@ def run_tests(copy: Path, env: dict, tests: list[str], timeout: int) -> tuple[bo
     return None, f"pytest exit {r.returncode}: {out.strip().splitlines()[-1] if out.strip() else ''}", secs
 
 
+def warm_up():
+    """Import the heavy dependencies once in this process (torch, librosa's lazy submodules, open_clip, kornia ...) by
+    running a little of the ORIGINAL package, then forget the package itself: forked children import the copy's."""
+    import torch  # noqa: F401
+    sys.path.insert(0, str(ROOT))
+    import metamusic, metamusic.audio, metamusic.models, metamusic.video, metamusic.widgets, metamusic.cli  # noqa: F401
+    from metamusic.audio import demo_song
+    from metamusic.models import load_models
+    from metamusic.engine import MakeCutouts, AUGMENTS
+    song = demo_song().excerpt(0, 2)
+    song.segments(); song.embed(load_models("cpu", untrained="tiny"), "whole")
+    MakeCutouts(16, 2, augments=tuple(AUGMENTS))(torch.rand(1, 3, 32, 32))
+    import pytest, hypothesis, soundfile, yaml, matplotlib.pyplot  # noqa: F401
+    for name in [n for n in sys.modules if n == "metamusic" or n.startswith("metamusic.")]: del sys.modules[name]
+    sys.path.remove(str(ROOT))
+
+
+def run_tests_forked(copy: Path, env: dict, tests: list[str], timeout: int) -> tuple[bool, str, float]:
+    "As `run_tests`, in a forked child of this warm process: no interpreter start, no imports of torch & co. per mutation."
+    t0 = time.monotonic()
+    log = copy.parent / "pytest.log"
+    pid = os.fork()
+    if pid == 0:   # child: the copy's package, pytest in-process, output to the log
+        try:
+            fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            os.dup2(fd, 1); os.dup2(fd, 2)
+            os.chdir(copy); os.environ.clear(); os.environ.update(env)
+            sys.path.insert(0, str(copy))
+            import importlib; importlib.invalidate_caches()
+            import metamusic
+            if not Path(metamusic.__file__).resolve().is_relative_to(copy.resolve()):
+                print(f"mutate: imported {metamusic.__file__}, not the copy"); os._exit(4)
+            import pytest
+            rc = pytest.main(["-x", "-q", "-p", "no:cacheprovider", "--no-header", "-rfE", "--tb=line", *tests])
+            sys.stdout.flush(); sys.stderr.flush()
+            os._exit(int(rc))
+        except BaseException as e:
+            print(f"mutate: child failed: {e!r}", flush=True); os._exit(4)
+    deadline = time.monotonic() + timeout
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done: break
+        if time.monotonic() > deadline:
+            os.kill(pid, 9); os.waitpid(pid, 0)
+            return True, f"(timed out after {timeout} s: counts as caught, but make it faster)", time.monotonic() - t0
+        time.sleep(0.2)
+    rc = os.waitstatus_to_exitcode(status)
+    out = log.read_text(errors="replace")
+    secs = time.monotonic() - t0
+    if rc == 0: return False, "", secs
+    if rc == 1:
+        failed = [l.split(" ")[1] for l in out.splitlines() if l.startswith(("FAILED ", "ERROR ")) and len(l.split(" ")) > 1]
+        return True, failed[0] if failed else "(a test failed)", secs
+    return None, f"pytest exit {rc}: {out.strip().splitlines()[-1] if out.strip() else ''}", secs
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("only", nargs="*", help="run only mutations whose name contains one of these words")
     ap.add_argument("--check", action="store_true", help="only check that every snippet is found exactly once")
     ap.add_argument("--timeout", type=int, default=600, help="seconds per mutation (default: %(default)s)")
     ap.add_argument("--keep", action="store_true", help="keep the copy (its path is printed)")
+    ap.add_argument("--no-fork", action="store_true", help="a fresh interpreter per mutation (slower; default: forks of a warm process)")
     ap.add_argument("--no-baseline", action="store_true", help="skip the first run of all the named tests without any mutation")
     args = ap.parse_args(argv)
+    # one thread per process: the machine's cores are shared, and a forked child must not inherit a busy OpenMP pool
+    for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"): os.environ.setdefault(k, "1")
     muts = [m for m in MUTATIONS if not args.only or any(w in m.name for w in args.only)]
     if not muts: sys.exit(f"mutate: no mutation matches {args.only}")
 
@@ -86,12 +145,16 @@ def main(argv=None) -> int:
     copy = copy_repo(tmp / "repo")
     env = environment(copy)
     check_import(copy, env)
+    runner = run_tests
+    if not args.no_fork and hasattr(os, "fork"):
+        t = time.monotonic(); warm_up(); runner = run_tests_forked
+        print(f"mutate: warm process ready in {time.monotonic() - t:.0f} s", flush=True)
     print(f"mutate: {len(muts)} mutations, tests run in {copy}", flush=True)
     rows, t_all = [], time.monotonic()
     try:
         if not args.no_baseline:   # a test that fails without any mutation would "catch" everything
             tests = list(dict.fromkeys(t for m in muts for t in m.tests))
-            ok, by, secs = run_tests(copy, env, tests, args.timeout * 2)
+            ok, by, secs = runner(copy, env, tests, args.timeout * 2)
             print(f"baseline: {len(tests)} tests without mutation: {'FAILED ' + by if ok or ok is None else 'pass'} ({secs:.0f} s)", flush=True)
             if ok is not False:
                 print("mutate: the tests must pass on the unmutated copy first; fix that before reading any table", file=sys.stderr)
@@ -99,7 +162,7 @@ def main(argv=None) -> int:
         for i, m in enumerate(muts, 1):
             originals = apply(m, copy)
             for d in copy.rglob("__pycache__"): shutil.rmtree(d, ignore_errors=True)
-            try: caught, by, secs = run_tests(copy, env, m.tests, args.timeout)
+            try: caught, by, secs = runner(copy, env, m.tests, args.timeout)
             finally:
                 for path, text in originals.items(): path.write_text(text)
             mark = {True: "caught", False: "SURVIVED", None: "ERROR"}[caught]

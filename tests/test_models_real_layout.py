@@ -47,8 +47,8 @@ def folder(tmp_path_factory):
     w2c_state = {k: v.clone() for k, v in w2c.state_dict().items() if not k.endswith("num_batches_tracked")}
     torch.save(w2c_state, weight_path("wav2clip", d))
     # CLIP ViT-B-32: the real architecture (its tensors are shaped by the name), each tensor one distinct number
-    with torch.device("meta"): shapes = {k: v.shape for k, v in open_clip.create_model("ViT-B-32", pretrained=None).state_dict().items()}
-    clip_state = {k: torch.full((1,), 1e-3 * (i % 997), dtype=torch.float32).expand(s) for i, (k, s) in enumerate(shapes.items())}
+    with torch.device("meta"): shapes = {k: v.shape for k, v in open_clip.create_model("ViT-B-32", pretrained=None, device="meta").state_dict().items()}
+    clip_state = {k: torch.tensor(1e-3 * (i % 997), dtype=torch.float32).expand(s) for i, (k, s) in enumerate(shapes.items())}
     torch.save(clip_state, weight_path("clip_vit_b_32", d))
     assert weight_path("clip_vit_b_32", d).stat().st_size < 5e6
     yield d, vq_state, w2c_state, clip_state
