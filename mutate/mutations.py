@@ -6,7 +6,7 @@ notebook tests see the same break as the package. When the code changes, a snipp
 text of the line into `old` and adjust `new`.
 """
 from __future__ import annotations
-import json
+import functools, json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,6 +24,7 @@ class Mutation:
 class SnippetError(Exception): pass
 
 
+@functools.lru_cache(maxsize=None)
 def notebook_of(module: str, root: Path) -> Path:
     "The notebook whose `#| default_exp` is `module`."
     for nb in sorted((root / "nbs").rglob("*.ipynb")):
@@ -187,6 +188,10 @@ _m("easing_ignored", "video", "k, tau, wt = frame_plan(times, b, easing, pace)",
 _m("pulse_skipped", "video", "frames = warp(frames, pulse_theta(motion, env[sl], beat[sl], W, H)).clamp(0, 1)", "frames = frames",
    "tests/test_video_meaning.py::test_render_frames_honours_easing_and_pulse",
    why="no beat pulse")
+_m("pace_onsets_ignored", "video", 'pace_curve = cumulative(song.onset.times, song.onset.values) if pace == "onsets" else None',
+   "pace_curve = None",
+   "tests/test_video_meaning.py::test_onset_pacing_reaches_the_frames",
+   why="pace='onsets' renders as pace='time'")
 _m("audio_not_cut_to_the_video", "video", "audio_duration=song.duration", "audio_duration=None",
    "tests/test_video.py::test_audio_from_the_original_file",
    why="the sound runs on after the picture ends")

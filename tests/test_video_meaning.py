@@ -9,7 +9,8 @@ import torch.nn.functional as F
 from metamusic.models import load_models
 from metamusic.audio import demo_song, load_song, SR
 from metamusic.engine import Engine
-from metamusic.video import video, RunFolder, Motion, frame_jumps, drift_theta, warp, render_frames
+import sys
+from metamusic.video import video, RunFolder, Motion, frame_jumps, drift_theta, warp, render_frames, frame_plan, cumulative
 
 TINY = dict(size=(32, 32), iterations_per_keyframe=1, cutn=1, augments=None, seed=3, preview=False, progress=False,
             segments="fixed", fps=4)
@@ -97,3 +98,22 @@ def test_render_frames_honours_easing_and_pulse(models):
     pulsed = frames(motion=Motion(zoom=0, rotate=0, pulse=0.5, shake=0.0), pulse=(env, np.where(times >= 0.5, 0, -1)))
     assert torch.equal(pulsed[:4], smooth[:4])                          # before the beat: untouched
     assert (pulsed[4] - smooth[4]).abs().mean() > 0.01                   # on the beat: zoomed
+
+def test_pacing_by_onsets_follows_the_onsets():
+    "All the onsets of a segment in its first quarter: the change between keyframes is done by then. No onsets: the clock."
+    ct = np.linspace(0, 1, 101)
+    _, _, w = frame_plan([0.125, 0.3, 0.6], [0.0, 1.0], "linear", cumulative(ct, np.where(ct < 0.25, 1.0, 0.0)))
+    assert w[0] == pytest.approx(0.5, abs=0.05) and w[1] > 0.99 and w[2] > 0.99
+    _, _, w = frame_plan([0.3], [0.0, 1.0], "linear", cumulative(ct, np.zeros_like(ct)))
+    assert w[0] == pytest.approx(0.3)
+
+def test_onset_pacing_reaches_the_frames(models, song, tmp_path, monkeypatch):
+    "video(pace='onsets') hands the song's cumulative onset curve to the renderer; pace='time' hands none."
+    module = sys.modules["metamusic.video"]        # (the package's `video` is the function)
+    seen, render = [], module.render_frames
+    monkeypatch.setattr(module, "render_frames", lambda *a, **k: seen.append(a[6]) or render(*a, **k))
+    for pace in ("onsets", "time"):
+        video(song, models, tmp_path / f"{pace}.mp4", duration=2.0, pace=pace, callback=until_render, **TINY)
+    onsets, clock = seen
+    assert clock is None and np.all(np.diff(onsets[1]) >= 0) and onsets[1][-1] > 0
+    np.testing.assert_allclose(onsets[1], cumulative(song.excerpt(0, 2.0).onset.times, song.excerpt(0, 2.0).onset.values)[1])
