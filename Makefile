@@ -49,3 +49,9 @@ lint: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .venv-colab build dist *.egg-info
+
+# Deliberate breaks (mutate/mutations.py), each applied to a copy of the package and its notebook; every one must
+# turn its tests red. Slow (a test run per mutation); not part of `make test`.
+.PHONY: mutate
+mutate: $(STAMP)
+	$(BIN)/python mutate/run.py

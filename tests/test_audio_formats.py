@@ -59,6 +59,25 @@ def test_format_decodes_to_right_duration(files, name):
     assert 0.1 < rms < 0.6, (name, rms)  # the tone survived: not silence, not clipped noise
     assert song.path == files[name] and song.name == files[name].stem
 
+LOSSLESS = {"wav_s16", "wav_s24", "wav_s32", "wav_f32", "wav_u8", "flac", "wav_5.1", "wav_96k", "flac_5.1"}
+
+@pytest.mark.parametrize("name", sorted(LOSSLESS))
+def test_lossless_files_have_the_exact_number_of_samples(files, name):
+    "2.5 s at 44.1 or 96 kHz is exactly 40000 samples at 16 kHz: no encoder padding, no sample lost in the pipe."
+    assert len(load_song(files[name]).samples) == round(DUR * SR)
+
+@pytest.mark.parametrize("subtype,suffix", [("FLOAT", ".wav"), ("PCM_16", ".wav"), ("PCM_24", ".wav"), ("PCM_16", ".flac")])
+def test_lossless_16k_decodes_exact_to_the_sample(tmp_path, subtype, suffix):
+    "A 16 kHz mono lossless file needs no resampling: every sample comes back bit for bit, none shifted, none missing."
+    import soundfile as sf
+    x = (0.5 * np.random.default_rng(1).uniform(-1, 1, 2 * SR + 123)).astype(np.float32)
+    path = tmp_path / f"exact{suffix}"
+    sf.write(path, x, SR, subtype=subtype)
+    ref, _ = sf.read(path, dtype="float32")            # the file's samples, read without ffmpeg
+    song = load_song(path)
+    assert len(song.samples) == len(ref) == len(x)
+    assert np.array_equal(song.samples, ref), np.abs(song.samples - ref).max()
+
 def test_start_and_duration_decode_only_that_part(files):
     song = load_song(files["flac"], start=1.0, duration=0.5)
     assert abs(song.duration - 0.5) < 0.01 and song.start == 1.0

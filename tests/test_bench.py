@@ -16,7 +16,9 @@ def test_quick_bench_writes_results(tmp_path):
     for sec in ("step", "song", "memory", "preview"): assert "error" not in res["sections"][sec], res["sections"][sec]
     st, so = res["sections"]["step"], res["sections"]["song"]
     assert st["original"]["flops"] > 0 and st["ours"]["flops"] > 0 and st["ratio"] > 0
-    assert so["original"]["n_steps"] == round(so["excerpt"]["seconds"] * so["fps"]) or so["original"]["n_steps"] > 0
+    # the original's schedule: round(length × fps) steps per window (at least one), every step a frame
+    assert so["original"]["n_steps"] == sum(max(1, round((b - a) * so["fps"])) for a, b in so["windows"]) > 0
+    assert so["original"]["frames_computed"] == so["original"]["n_steps"]
     assert all(r["frames"] == round(so["excerpt"]["seconds"] * so["fps"]) for r in so["sweep"])
     assert all(m["rss_peak"] > 0 for m in res["sections"]["memory"]["runs"])
     assert res["machine"]["torch"] and res["params"]["cutn"] == 4

@@ -1,7 +1,9 @@
 "The `metamusic` command in subprocesses, as a shell sees it: exit codes, one-line errors, files with the options honoured."
 import os, socket, subprocess, sys
 from pathlib import Path
+import numpy as np
 import pytest
+from PIL import Image
 
 CLI = "import sys; from metamusic.cli import main; sys.exit(main())"
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
@@ -72,7 +74,7 @@ def test_weights_download_without_network_names_file_url_folder(tmp_path):
     env = {k: proxy for k in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy", "ALL_PROXY")}
     env.update(no_proxy="", NO_PROXY="", METAMUSIC_WEIGHTS=str(tmp_path / "ckpts"))
     r = metamusic("weights", "download", name, env=env, timeout=60)
-    assert r.returncode not in (0, 2), (r.returncode, r.stderr)
+    assert r.returncode == 1, (r.returncode, r.stderr)   # the contract: a failed download is exit 1, not bad usage (2)
     assert "Traceback" not in r.stderr
     for word in (w.filename, w.url, str(tmp_path / "ckpts")): assert word in r.stderr, (word, r.stderr)
     assert not (tmp_path / "ckpts" / w.filename).exists()
@@ -103,3 +105,60 @@ def test_ctrl_c_exits_130_and_the_same_command_resumes(tmp_path):
     assert r.returncode == 0, r.stderr
     assert probe_video(out)["video"]["n_frames"] == 8   # 2 s at 4 fps
     assert first and all(p.stat().st_mtime_ns == t for p, t in stamps.items()), "the first keyframe was computed again"
+
+# --- every option reaches the call (in-process: `main()` is the console command without the interpreter start)
+
+def _engine_flags(tmp_path):
+    "A non-default value for every engine option, as flags and as the options `picture`/`video` should receive."
+    from PIL import Image
+    from metamusic.engine import ENGINE_DEFAULTS
+    init = tmp_path / "start.png"
+    Image.new("RGB", (40, 40), (200, 30, 90)).save(init)
+    opts = dict(cutn=3, cut_method="crops", cut_pow=1.5, augments=("Ji", "Gn"), noise=0.05, optimiser="AdamW", lr=0.3,
+                precision="fp32", init=str(init), init_weight=0.5, init_decay=0.1)
+    assert set(opts) == set(ENGINE_DEFAULTS), "a new engine option: give it a non-default value here"
+    assert all(opts[k] != v for k, v in ENGINE_DEFAULTS.items())
+    flags = []
+    for k, v in opts.items(): flags += ["--" + k.replace("_", "-"), *(v if isinstance(v, tuple) else [v])]
+    return flags, opts
+
+def test_picture_flags_reach_the_picture(tmp_path):
+    "The PNG records every flag, and its pixels are those of `picture()` called with the same values."
+    from metamusic.cli import main
+    from metamusic.audio import demo_song
+    from metamusic.models import load_models
+    from metamusic.picture import picture, read_metadata
+    flags, opts = _engine_flags(tmp_path)
+    out = tmp_path / "cli.png"
+    args = ["picture", "demo", "--untrained", "--size", 32, 48, "--iterations", 2, "--seed", 11, "--prompt", "a red sky:0.5", *flags, "-o", out]
+    assert main(list(map(str, args))) == 0
+    call = read_metadata(out)["call"]
+    want = dict(size=[32, 48], iterations=2, seed=11, prompts=["a red sky:0.5"], **{**opts, "augments": list(opts["augments"])})
+    assert {k: call[k] for k in want} == want
+    direct = picture(demo_song(), load_models("cpu", untrained="tiny"), prompts=["a red sky:0.5"], size=(32, 48), iterations=2,
+                     seed=11, preview=False, **opts)
+    with Image.open(out) as im: assert np.array_equal(np.asarray(im.convert("RGB")), np.asarray(direct.convert("RGB")))
+
+def test_video_flags_reach_the_video(tmp_path, monkeypatch):
+    "Every video flag arrives in the `video()` call with its value (the call is recorded, not run)."
+    import metamusic.cli as cli
+    from metamusic.video import Motion
+    calls = []
+    monkeypatch.setattr(cli, "video", lambda song, models, **kw: calls.append((song, kw)) or kw["out"])
+    flags, opts = _engine_flags(tmp_path)
+    (tmp_path / "p.csv").write_text("0,a red sky\n2,a green sea,0.5\n")
+    args = ["video", "demo", "--untrained", "--fps", 12.5, "--size", 32, 48, "--iterations-per-keyframe", 7, "--segments", "fixed",
+            "--every", 1.5, "--easing", "linear", "--pace", "onsets", "--loudness-steps", "--prompts", tmp_path / "p.csv",
+            "--zoom", 0.1, "--rotate", 2, "--translate", 0.01, 0.02, "--pulse", 0.1, "--shake", 0.01, "--decay", 0.2,
+            "--start", 1, "--duration", 3, "--run-dir", tmp_path / "r", "--restart", "--seed", 4, *flags, "-o", tmp_path / "v.mp4"]
+    assert cli.main(list(map(str, args))) == 0
+    (song, kw), = calls
+    assert song.name == "demo" or "demo" in song.name
+    want = dict(fps=12.5, size=(32, 48), iterations_per_keyframe=7, segments={"strategy": "fixed", "seconds": 1.5}, easing="linear",
+                pace="onsets", loudness_steps=True, start=1.0, duration=3.0, run_dir=tmp_path / "r", resume=False, seed=4,
+                motion=Motion(zoom=0.1, rotate=2, translate=(0.01, 0.02), pulse=0.1, shake=0.01, decay=0.2), **opts)
+    assert {k: kw[k] for k in want} == want
+    assert [(p.text, p.weight) for p in kw["prompts"]] == [("a red sky", 1.0), ("a green sea", 0.5)]
+    calls.clear()
+    assert cli.main(list(map(str, [*args[:-2], "--no-motion", "-o", tmp_path / "w.mp4"]))) == 0
+    assert calls[0][1]["motion"] is False
