@@ -4,6 +4,11 @@ run the tests that should catch it, and print a table. Exit 0 only when every mu
     python mutate/run.py                 # all of them (what `make mutate` runs)
     python mutate/run.py drift seed      # only mutations whose name contains one of these words
     python mutate/run.py --check         # only check that every snippet is found exactly once (no tests run)
+
+First the named tests run once on the unmutated copy (a test failing there would "catch" everything). Each mutation
+then runs pytest -x over its tests in a child forked from one warm process (torch, librosa, open_clip imported once;
+the package itself is imported fresh from the copy in every child), one at a time; `--no-fork` starts a fresh
+interpreter per mutation instead.
 """
 from __future__ import annotations
 import argparse, os, shutil, subprocess, sys, tempfile, time
@@ -12,7 +17,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
-from mutations import MUTATIONS, Mutation, apply, SnippetError  # noqa: E402
+from mutations import MUTATIONS, apply, SnippetError  # noqa: E402
 
 
 def copy_repo(dest: Path) -> Path:
