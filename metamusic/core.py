@@ -243,6 +243,7 @@ def run_job(job: Callable,              # job(callback) -> result
     "Run `job` with the user's callback plus a live preview (notebooks), a progress bar (terminals) or progress lines (elsewhere)."
     if preview is None: preview = in_notebook()
     if preview and _previewer[0] is not None: return _previewer[0](job, kind=kind, callback=callback, **info)
+    if os.environ.get("TQDM_DISABLE", "").lower() in ("1", "true", "yes"): progress = False   # tqdm's own "no progress" switch
     if not progress: return job(chain_callbacks(callback))
     if not _is_terminal(sys.stderr):   # Colab's `!`, nohup, CI logs, schedulers: a bar would be silent there
         with ProgressLog(kind) as log: return job(chain_callbacks(callback, log))

@@ -20,6 +20,7 @@ def test_video_progress_lines_in_a_redirected_stderr(tmp_path):
     sf.write(tmp_path / "song.wav", song.astype("float32"), sr)
     exe = Path(sys.executable).parent / "metamusic"
     env = dict(os.environ, METAMUSIC_PROGRESS_INTERVAL="0.5", OMP_NUM_THREADS="1")
+    env.pop("TQDM_DISABLE", None)
     with open(tmp_path / "log", "w") as log:   # a file: no terminal, as with `2>log`
         r = subprocess.run([str(exe), "video", "song.wav", "--untrained", "-o", "out.mp4", "--size", "32", "32", "--fps", "4",
                             "--iterations-per-keyframe", "4", "--cutn", "2", "--segments", "fixed", "--every", "1", "--seed", "0"],

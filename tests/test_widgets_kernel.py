@@ -141,6 +141,7 @@ def test_studio_upload_in_the_installed_ipywidgets_shape(kernel):
     kc = kernel
     out = _run(kc, textwrap.dedent("""
         import tempfile, ipywidgets as W
+        from datetime import datetime
         from pathlib import Path
         from metamusic.widgets import Studio
         d = Path(tempfile.mkdtemp())
@@ -153,7 +154,7 @@ def test_studio_upload_in_the_installed_ipywidgets_shape(kernel):
             st.upload.data = [b"RIFF"]
             st.upload._counter += 1
         else:
-            st.upload.value = ({"name": "my song.wav", "type": "audio/wav", "size": 4, "content": memoryview(b"RIFF"), "last_modified": None},)
+            st.upload.value = ({"name": "my song.wav", "type": "audio/wav", "size": 4, "content": memoryview(b"RIFF"), "last_modified": datetime.now()},)
         print("UPLOAD", W.__version__.split(".")[0], (d / "up" / "my song.wav").read_bytes() == b"RIFF",
               st.fields["source"].value == str(d / "up" / "my song.wav"), loaded == [st.fields["source"].value])
     """))
