@@ -28,30 +28,25 @@ def goals(res):
                             "met" if r >= 3 else "missed"))
         else: out.append(("Step at equal size and cutouts: parity with the original on CPU (≥ 0.95×; CLIP fwd+bwd dominate)",
                           f"×{r:.2f}", "met" if r >= 0.95 else "missed"))
-    so = S.get("song", {})
-    if "original" in so:
+    so, q = S.get("song", {}), S.get("quality", {})
+    d = so.get("ours_defaults")
+    if "original" in so and d:
         need = 10 if gpu else 5
-        b = so.get("best")
-        if b: out.append((f"Song render ≥ {need}× faster than the original schedule at equal-or-better quality proxy",
-                          f"×{b['ratio_vs_original']:.1f} (ipk {b['iterations_per_keyframe']}, cutn {b['cutn']}; proxy "
-                          f"{b['proxy']:.4f} vs {so['original']['proxy']:.4f})",
-                          "met" if b["ratio_vs_original"] >= need else "missed"))
-        else:
-            f = min(so.get("sweep", []), key=lambda r: r["wall_s"], default=None)
-            out.append((f"Song render ≥ {need}× faster at equal-or-better quality proxy",
-                        "no setting reached the original's proxy " + (f"({so['original']['proxy']:.4f}); the fastest, "
-                        f"ipk {f['iterations_per_keyframe']} cutn {f['cutn']}, is ×{f['ratio_vs_original']:.1f} at "
-                        f"{f['proxy']:.4f}" if f else ""), "missed"))
-        d, e = so.get("ours_defaults"), so.get("ours_defaults_estimate")
-        if e and not d: out.append(("… with `metamusic.video` defaults as shipped",
-                                    f"estimated ×{e['ratio_vs_original']:.2f} (ipk {e['iterations_per_keyframe']}, cutn "
-                                    f"{e['cutn']}: {e['n_keyframes'] * e['iterations_per_keyframe']} steps vs the "
-                                    f"original's {so['original']['n_steps']}); not run", "missed" if
-                                    e["ratio_vs_original"] < need else "not measured"))
-        if d: out.append(("… with `metamusic.video` defaults as shipped",
-                          f"×{d['ratio_vs_original']:.1f}, proxy {d['proxy']:.4f}"
-                          + (" (worse)" if d["proxy"] > so["original"]["proxy"] else ""),
-                          "met" if d["ratio_vs_original"] >= need and d["proxy"] <= so["original"]["proxy"] else "missed"))
+        out.append((f"Song, `video` shipped defaults, full-size models: ≥ {need}× less wall time per second of music than "
+                     "the original schedule", f"×{d['ratio_vs_original']:.1f} ({d['s_per_music_s']:.1f} vs "
+                     f"{so['original']['s_per_music_s']:.1f} s per s of music on a {so['excerpt']['seconds']:.0f} s excerpt)",
+                     "met" if d["ratio_vs_original"] >= need else "missed"))
+    qd = q.get("ours_defaults")
+    if "original" in q and qd:
+        o = q["original"]
+        r = qd["steps_per_music_s"] / o["steps_per_music_s"]
+        ok = r <= 0.2 and qd["proxy"] <= o["proxy"]
+        world = "miniature world" if q.get("models") in ("mini", "miniature") else f"{q.get('models')} models (NOT the miniature world)"
+        out.append((f"Shipped defaults: ≤ 1/5 of the original's optimisation steps per second of music at equal-or-better "
+                    f"quality proxy ({world}, {q['excerpt']['seconds']:.0f} s of the demo song)",
+                    f"{qd['steps_per_music_s']:.2f} vs {o['steps_per_music_s']:.1f} steps per s of music (1/{1 / r:.1f}); "
+                    f"proxy {qd['proxy']:.4f} vs {o['proxy']:.4f}" + (" (worse)" if qd["proxy"] > o["proxy"] else ""),
+                    ("met" if ok else "missed") if q.get("models") in ("mini", "miniature") else "not measured"))
     me = S.get("memory", {})
     r512 = [r for r in me.get("runs", []) if r.get("size") == 512 and "error" not in r]
     if gpu and r512 and "cuda_max_allocated" in r512[0]:
@@ -77,6 +72,31 @@ def _share(r):
     return f"CLIP {100 * clip / tot:.0f}%, VQGAN decoder {100 * dec / tot:.0f}% of the FLOPs"
 
 
+def _budget(r):
+    "How a render's keyframe steps were set, in words."
+    if r.get("iterations_per_keyframe"): return f"fixed {r['iterations_per_keyframe']} per keyframe"
+    b, stops = r.get("budget") or {}, sum(k.get("stop") == "plateau" for k in r.get("keyframes", []))
+    return (f"quality {r.get('quality')!r}: first {b.get('first')}, later about {b.get('later')}, "
+            f"{stops} early stop{'s' if stops != 1 else ''}")
+
+
+def _render_rows(so):
+    "Table rows for one comparison (original, ours with defaults, the sweep)."
+    o = so["original"]
+    L = ["| render | wall s | s per s of music | ×faster | steps | steps per s of music | quality proxy (lower = closer) | smoothness max/median | frames |",
+         "|---|---|---|---|---|---|---|---|---|",
+         f"| original schedule (one step per frame, cutn {o['params']['cutn']}) | {o['wall_s']:.1f} | {o['s_per_music_s']:.1f} | 1 | "
+         f"{o['n_steps']} | {o['steps_per_music_s']:.1f} | {o['proxy']:.4f} | {_smooth(o['smoothness'])} | {o['frames']} |"]
+    rows = ([dict(so["ours_defaults"], label="defaults")] if "ours_defaults" in so else []) + list(so.get("sweep", []))
+    for r in rows:
+        if r.get("label") == "defaults": name = f"**ours, `video` shipped defaults** (quality {r.get('quality')!r}, cutn {r['cutn']})"
+        elif r.get("iterations_per_keyframe"): name = f"ours, fixed {r['iterations_per_keyframe']} per keyframe, cutn {r['cutn']}"
+        else: name = f"ours, quality {r.get('quality')!r} (cutn {r['cutn']})"
+        L.append(f"| {name} | {r['wall_s']:.1f} | {r['s_per_music_s']:.1f} | {r['ratio_vs_original']:.1f} | {r['n_steps']} | "
+                 f"{r['steps_per_music_s']:.2f} | {r['proxy']:.4f} | {_smooth(r['smoothness'])} | {r['frames']} |")
+    return L
+
+
 def notes(res):
     "Data-driven explanations of each goal's outcome."
     gpu, S, out = bool(res["machine"].get("gpu")), res["sections"], []
@@ -92,51 +112,29 @@ def notes(res):
                       "On the GPU ours runs CLIP and the decoder under bf16/fp16 autocast with channels_last; the "
                       "original ran the decoder in fp32."))
     so = S.get("song", {})
-    if "original" in so:
-        o, need = so["original"], (10 if gpu else 5)
-        b = so.get("best")
-        f = b or min(so.get("sweep", []), key=lambda r: r["wall_s"], default=None)
-        if not b:
-            out.append("Song: no setting in the sweep reached the original's quality proxy, so the speed goal counts as "
-                       "missed, although every render is measured (table; see the proxy note below).")
-        if f:
-            ph = f.get("phase_s") or {}
-            rend, opt = ph.get("rendering", 0), ph.get("optimising", 0)
-            out.append(f"Where the time goes: the original spends {o['s_per_music_s']:.0f} s per second of music "
-                       f"({o['params']['steps_per_music_s']} steps at {o['s_per_step']:.2f} s, one per frame). Our fastest "
-                       f"render{' at equal-or-better proxy' if b else ''} (ipk {f['iterations_per_keyframe']}, cutn "
-                       f"{f['cutn']}) spends {f['s_per_music_s']:.1f} s: {opt:.0f} s optimising {f['n_keyframes']} keyframes "
-                       f"× {f['iterations_per_keyframe']} steps, {rend:.0f} s decoding and encoding the {f['frames']} frames "
-                       f"without gradients ({rend / max(f['frames'], 1):.2f} s per frame). "
-                       + ("" if f["ratio_vs_original"] >= need else
-                       "Decoding every output frame with the full VQGAN decoder is the floor on this machine; a cheaper "
-                       "in-between (decode at a lower resolution and upscale, or interpolate in pixel space between "
-                       "decoded keyframes) would lower it."))
-        if "start_proxy" in o:
-            ws = [r for r in so.get("sweep", [])]
-            out.append(f"What the proxy can tell with random weights: the original's untouched first frame scores "
-                       f"{o['start_proxy']:.4f} and its window-end frames {o['proxy']:.4f} after {o['params']['steps_per_music_s']} "
-                       f"steps per second; our untouched start image scores {so.get('ours_start_proxy', float('nan')):.4f} and our "
-                       f"keyframes {min(r['proxy'] for r in ws):.4f}–{max(r['proxy'] for r in ws):.4f}. The two starting images "
-                       f"differ (different random tokens), and with an untrained codebook ({res.get('model_shapes', {}).get('n_embed', '?')} "
-                       f"random vectors in {res.get('model_shapes', {}).get('embed_dim', '?')} dimensions, far apart) a token changes only after the latent has travelled far, so a few steps "
-                       "per keyframe leave the image as it started while the original's long runs of steps flip tokens "
-                       "at random. The difference says which render moved, not which one is better; it needs real "
-                       "weights (a GPU run) to rank settings.")
-        e = so.get("ours_defaults_estimate") or so.get("ours_defaults")
-        if e:
-            w = [b_ - a_ for a_, b_ in so["windows"]]
-            kf_per_s = len(w) / sum(w)
-            out.append(f"`video` defaults: {e['iterations_per_keyframe']} iterations per keyframe with a keyframe every "
-                       f"2 beats ({kf_per_s:.2f} keyframes per second of music here) is "
-                       f"{e['iterations_per_keyframe'] * kf_per_s:.0f} steps per second of music against the original's "
-                       f"{o['params']['steps_per_music_s']}: "
-                       + ("slower than the original on this CPU at 120 BPM. " if e["ratio_vs_original"] < 1 else "")
-                       + (f"The sweep's choice (ipk {b['iterations_per_keyframe']}, cutn {b['cutn']}) is the measured "
-                          f"alternative for this machine." if b else ""))
-        out.append("Quality proxy: with untrained (random) weights all CLIP embeddings lie close together, so the "
-                   "proxies differ only in the third decimal; they show whether the optimisation gets as close to its "
-                   "targets as the original's, not whether the pictures look good. Per-window values are in the JSON.")
+    d = so.get("ours_defaults")
+    if "original" in so and d:
+        o = so["original"]
+        ph = d.get("phase_s") or {}
+        rend, opt = ph.get("rendering", 0), ph.get("optimising", 0)
+        out.append(f"Where the time goes (full-size models, {so['excerpt']['seconds']:.0f} s excerpt): the original spends "
+                   f"{o['s_per_music_s']:.0f} s per second of music ({o['params']['steps_per_music_s']} steps at "
+                   f"{o['s_per_step']:.2f} s, one per frame). Our defaults spend {d['s_per_music_s']:.1f} s: {opt:.0f} s "
+                   f"optimising {d['n_keyframes']} keyframes in {d['n_steps']} steps ({_budget(d)}), {rend:.0f} s decoding "
+                   f"and encoding the {d['frames']} frames ({rend / max(d['frames'], 1):.2f} s per frame). On an excerpt "
+                   "this short the first keyframe's long run weighs heavily; over a whole song it is paid once (see the "
+                   "quality section's steps per second).")
+    q = S.get("quality", {})
+    qd = q.get("ours_defaults")
+    if "original" in q and qd:
+        o = q["original"]
+        out.append(f"Quality section: {q['excerpt']['seconds']:.0f} s of the demo song at {q['size'][0]}² with "
+                   f"{q.get('models')} models, both renders on the same windows and targets; ours ran {qd['n_steps']} "
+                   f"steps ({_budget(qd)}) against the original's {o['n_steps']}. The proxy is the mean squared spherical "
+                   "distance between the CLIP embedding of each window's image and its Wav2CLIP target (lower = closer).")
+        if q.get("models") not in ("mini", "miniature"):
+            out.append("The quality section ran without the miniature world (not in this version, or --quick): its proxy "
+                       "cannot rank settings, so its goal row says nothing about quality.")
     me = S.get("memory", {})
     if me and not gpu: out.append("Memory on a T4: needs a GPU run (`python bench/run.py --device cuda`); the CPU peak "
                                   "RSS above includes the models (about 1.7 GiB of fp32 weights and code).")
@@ -172,34 +170,20 @@ def markdown(res):
         L += ["", f"Ours is ×{st['ratio']:.2f} the original's speed at equal settings ({_share(st['ours'])}). FLOPs: matmuls, convolutions and "
               f"attention, forward + backward, as `torch.utils.flop_counter` counts them. Peak: {st.get('peak_used')}."]
     elif st: L += ["", f"## 1. Step cost: failed ({st.get('error')})"]
-    so = S.get("song")
-    if so and "original" in so:
-        o = so["original"]
-        L += ["", f"## 2. Song render ({so['excerpt']['seconds']:.2f} s of the demo song from {so['excerpt']['start']:.1f} s, "
-              f"{so['size'][0]}×{so['size'][1]}, {so['fps']} fps, {len(so['windows'])} windows)", "",
-              "| render | wall s | s per s of music | ×faster | quality proxy (lower = closer) | smoothness max/median | frames |",
-              "|---|---|---|---|---|---|---|",
-              f"| original schedule ({o['n_steps']} steps, cutn {o['params']['cutn']}) | {o['wall_s']:.1f} | "
-              f"{o['s_per_music_s']:.1f} | 1 | {o['proxy']:.4f} | {_smooth(o['smoothness'])} | {o['frames']} |"]
-        rows = list(so.get("sweep", [])) + ([dict(so["ours_defaults"], label="defaults")] if "ours_defaults" in so else [])
-        for r in rows:
-            name = ("ours, `video` defaults" if r.get("label") == "defaults" else "ours") + \
-                   f" (ipk {r['iterations_per_keyframe']}, cutn {r['cutn']})"
-            best = so.get("best") is not None and r["wall_s"] == so["best"]["wall_s"]
-            L.append(f"| {'**' + name + '**' if best else name} | {r['wall_s']:.1f} | {r['s_per_music_s']:.1f} | "
-                     f"{r['ratio_vs_original']:.1f} | {r['proxy']:.4f} | {_smooth(r['smoothness'])} | {r['frames']} |")
-        e = so.get("ours_defaults_estimate")
-        if e: L.append(f"| ours, `video` defaults (ipk {e['iterations_per_keyframe']}, cutn {e['cutn']}), **estimated, not run** | "
-                       f"≈{e['wall_s']:.0f} | ≈{e['wall_s'] / so['excerpt']['seconds']:.0f} | ≈{e['ratio_vs_original']:.2f} | — | — | — |")
-        L += ["", f"Original: {o['steps_s']:.1f} s optimising ({o['s_per_step']:.2f} s/step), {o['encode_s']:.1f} s "
-              f"encoding, {o['setup_s']:.1f} s set-up. Quality proxy: mean squared spherical distance between the CLIP "
-              "embedding of each window's last frame and that window's Wav2CLIP target; with untrained weights it "
-              "measures how far the optimisation gets, not how the pictures look. Bold: the fastest render at "
-              "equal-or-better proxy than the original."]
-    elif so: L += ["", f"## 2. Song render: failed ({so.get('error')})"]
+    for key, title in (("song", "Song render, full-size models"), ("quality", "Quality, same comparison in the miniature world")):
+        so = S.get(key)
+        if so and "original" in so:
+            o = so["original"]
+            L += ["", f"## {'2' if key == 'song' else '3'}. {title} ({so['excerpt']['seconds']:.2f} s of the demo song from "
+                  f"{so['excerpt']['start']:.1f} s, {so['size'][0]}×{so['size'][1]}, {so['fps']} fps, {len(so['windows'])} windows, "
+                  f"models: {so.get('models')})", ""] + _render_rows(so)
+            L += ["", f"Original: {o['steps_s']:.1f} s optimising ({o['s_per_step']:.3f} s/step), {o['encode_s']:.1f} s "
+                  f"encoding, {o['setup_s']:.1f} s set-up. Load average during the renders: "
+                  + ", ".join(f"{r['load_avg'][0]:.1f}→{r['load_avg'][1]:.1f}" for r in [o] + ([so['ours_defaults']] if 'ours_defaults' in so else [])) + "."]
+        elif so: L += ["", f"## {title}: failed ({so.get('error')})"]
     me = S.get("memory")
     if me and "runs" in me:
-        L += ["", f"## 3. Memory (picture, {me['cutn']} cutouts, {me['iterations']} iterations, one subprocess each)", "",
+        L += ["", f"## 4. Memory (picture, {me['cutn']} cutouts, {me['iterations']} iterations, one subprocess each)", "",
               "| size | peak RSS GiB | RSS after loading models GiB | CUDA max allocated GiB | CUDA max reserved GiB |",
               "|---|---|---|---|---|"]
         for r in me["runs"]:
@@ -210,10 +194,10 @@ def markdown(res):
                      f"{_f(_gib(r.get('cuda_max_reserved')))} |")
     pv = S.get("preview")
     if pv and "overhead" in pv:
-        L += ["", f"## 4. Preview overhead ({pv['size'][0]}², {pv['iterations']} iterations, {pv['reps']} interleaved repeats)", "",
+        L += ["", f"## 5. Preview overhead ({pv['size'][0]}², {pv['iterations']} iterations, {pv['reps']} interleaved repeats)", "",
               f"Without preview: {', '.join(f'{t:.2f}' for t in pv['without_s'])} s; with the widgets' preview callback: "
               f"{', '.join(f'{t:.2f}' for t in pv['with_s'])} s; overhead {100 * pv['overhead']:+.1f}% (medians)."]
-    elif pv: L += ["", f"## 4. Preview overhead: not measured ({pv.get('error')})"]
+    elif pv: L += ["", f"## 5. Preview overhead: not measured ({pv.get('error')})"]
     L += ["", "## Notes: what limits the missed goals", ""] + [f"- {n}" for n in notes(res)]
     L += ["", f"Total benchmark time {res.get('total_s', 0) / 60:.1f} min. Reproduce: `make bench` "
           "(or `python bench/run.py --device cuda` on a GPU)."]
@@ -232,29 +216,21 @@ def plot(res, path):
         if "ours_defaults" in st: names.append("ours\n(defaults)"); vals.append(st["ours_defaults"]["s_per_step"])
         ax[0].bar(names, vals, color=["#999", "#3a7", "#6c9"][:len(vals)])
         ax[0].set_ylabel("seconds per step"); ax[0].set_title(f"Step, {st['size'][0]}², {st['cutn']} cutouts")
-    so = S.get("song", {})
-    if "original" in so:
-        o = so["original"]
-        ax[1].scatter([o["wall_s"]], [o["proxy"]], c="#999", s=80, label="original schedule", zorder=3)
-        sw = so.get("sweep", [])
-        for cutn in sorted({r["cutn"] for r in sw}):
-            rr = sorted([r for r in sw if r["cutn"] == cutn], key=lambda r: r["iterations_per_keyframe"])
-            ax[1].plot([r["wall_s"] for r in rr], [r["proxy"] for r in rr], "o-", label=f"ours, cutn {cutn}")
-            for r in rr: ax[1].annotate(str(r["iterations_per_keyframe"]), (r["wall_s"], r["proxy"]), fontsize=7,
-                                        xytext=(3, 3), textcoords="offset points")
-        if "ours_defaults" in so:
-            d = so["ours_defaults"]; ax[1].scatter([d["wall_s"]], [d["proxy"]], marker="*", s=150, c="#c33",
-                                                  label="ours, video defaults", zorder=3)
+    q = S.get("quality") if "original" in S.get("quality", {}) else S.get("song", {})
+    if "original" in q:
+        o = q["original"]
+        ax[1].scatter([o["steps_per_music_s"]], [o["proxy"]], c="#999", s=80, label="original schedule", zorder=3)
+        for r in q.get("sweep", []):
+            ax[1].scatter([r["steps_per_music_s"]], [r["proxy"]], c="#3a7", s=30)
+            ax[1].annotate(r["label"], (r["steps_per_music_s"], r["proxy"]), fontsize=7, xytext=(3, 3), textcoords="offset points")
+        d = q.get("ours_defaults")
+        if d: ax[1].scatter([d["steps_per_music_s"]], [d["proxy"]], marker="*", s=150, c="#c33", label="ours, shipped defaults", zorder=3)
         ax[1].axhline(o["proxy"], color="#999", lw=0.8, ls="--")
-        if "start_proxy" in o: ax[1].axhline(o["start_proxy"], color="#999", lw=0.8, ls=":", label="original's start image")
-        if "ours_start_proxy" in so: ax[1].axhline(so["ours_start_proxy"], color="#3a7", lw=0.8, ls=":", label="our start image")
-        e = so.get("ours_defaults_estimate")
-        if e: ax[1].axvline(e["wall_s"], color="#c33", lw=0.8, ls=":", label=f"video defaults (estimated time)")
-        ax[1].set_xscale("log"); ax[1].set_xlabel("wall seconds (log)")
+        ax[1].axvline(o["steps_per_music_s"] / 5, color="#c33", lw=0.8, ls=":", label="goal: 1/5 of the original's steps")
+        ax[1].set_xscale("log"); ax[1].set_xlabel("optimisation steps per second of music (log)")
         ax[1].xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
         ax[1].xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter()); ax[1].set_ylabel("quality proxy (lower = closer)")
-        ax[1].set_title(f"Song, {so['excerpt']['seconds']:.1f} s at {so['size'][0]}², {so['fps']} fps\n"
-                        "(labels: iterations per keyframe)", fontsize=9)
+        ax[1].set_title(f"Song, {q['excerpt']['seconds']:.0f} s at {q['size'][0]}², {q['fps']} fps, {q.get('models')} models", fontsize=9)
         ax[1].legend(fontsize=7)
     me = S.get("memory", {})
     runs = [r for r in me.get("runs", []) if "error" not in r]

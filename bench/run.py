@@ -1,12 +1,13 @@
 """metamusic benchmarks: the original project's way vs ours, measured in one run on one machine.
 
     python bench/run.py                 # the CPU suite (full-size untrained models), about 15 minutes on 2 cores
-    python bench/run.py --device cuda   # the GPU suite: larger sizes, the song at 512x512
+    python bench/run.py --device cuda   # the GPU suite: 512x512 steps, a 20 s excerpt at 512x512 and 30 fps, memory
     python bench/run.py --quick         # plumbing check with the tiny models (seconds; results not kept)
 
-Sections: `step` (seconds, FLOPs per optimisation step), `song` (render the same excerpt both ways, with a
-trade-off sweep of ours), `memory` (peak memory of a picture, one subprocess per size), `preview` (live
-preview overhead). Results: bench/results/<machine>-<date>.{json,md,png}. See bench/README.md.
+Sections: `step` (seconds, FLOPs per optimisation step), `song` (render the same excerpt both ways with the
+full-size models, `video`'s shipped defaults), `quality` (the same comparison in the miniature world, where the
+quality proxy means something: a whole song, steps per second of music), `memory` (peak memory of a picture, one
+subprocess per size), `preview` (live preview overhead). Results: bench/results/<machine>-<date>.{json,md,png}. See bench/README.md.
 """
 from __future__ import annotations
 import argparse, json, os, resource, shutil, subprocess, sys, tempfile, time, datetime, statistics
@@ -101,27 +102,34 @@ def bench_step(models, song, args):
     return res
 
 
-# ---------------------------------------------------------------- 2. song render
-def bench_song(models, song, args, step_res=None):
-    """Render the same excerpt the original way and ours (a sweep of settings, and `video`'s defaults).
+# ---------------------------------------------------------------- 2. song render (and 3. the same in the quality world)
+def _sweep_label(spec):
+    "A sweep entry: (iterations_per_keyframe, cutn) for a fixed budget, or a `QUALITY` preset name."
+    return f"ipk{spec[0]}-cut{spec[1]}" if isinstance(spec, tuple) else str(spec)
 
-    Each render gets a fresh `Song` so that neither inherits the other's cached analysis; librosa's JIT is
-    warmed up once, untimed, before either runs."""
-    from metamusic.video import video
+
+def compare_renders(models, fresh_song, args, size, fps, cutn, sweep, tag="song"):
+    """Render one song the original way and ours (`video`'s shipped defaults, then each `sweep` entry), all measured.
+
+    `fresh_song()` returns a new `Song` for each render, so that neither inherits the other's cached analysis;
+    librosa's JIT is warmed up once, untimed, before either runs. Both sides use the original's windows as segments
+    (identical targets). Steps are counted as run (ours: `keyframes.json` in the run folder, early stops included)."""
+    from metamusic.video import video, RunFolder
     from metamusic.engine import ENGINE_DEFAULTS
+    from PIL import Image
     import inspect
-    size, fps = (args.song_size, args.song_size), args.fps
-    tmp = Path(tempfile.mkdtemp(prefix="mm-bench-song-"))
-    res = dict(excerpt=dict(start=args.song_start, seconds=song.duration), size=list(size), fps=fps)
-    original_windows(get_song(args).samples, song.sr)  # warm-up (numba JIT), untimed
+    song = fresh_song()
+    tmp = Path(tempfile.mkdtemp(prefix=f"mm-bench-{tag}-"))
+    res = dict(excerpt=dict(start=getattr(song, "start", 0.0) or 0.0, seconds=song.duration), size=list(size), fps=fps,
+               models=models.untrained or "trained")
+    original_windows(fresh_song().samples, song.sr)  # warm-up (numba JIT), untimed
 
-    log(f"song: original schedule on {song.duration:.2f}s ...")
+    log(f"{tag}: original schedule on {song.duration:.2f}s ...")
     load0 = os.getloadavg()[0]
-    o = original_video(get_song(args), models, tmp / "orig", fps=fps, size=size, cutn=args.cutn, lr=0.15, seed=0)
+    o = original_video(fresh_song(), models, tmp / "orig", fps=fps, size=size, cutn=cutn, lr=0.15, seed=0)
     windows, targets = o["windows"], o["targets"]
     frames, _ = read_frames(o["path"])
     cum = np.cumsum(o["steps_per_window"])
-    from PIL import Image
     # each window's last image, as the original wrote it (its PNG; the final mp4 may drop or repeat frames)
     last, src = [np.asarray(Image.open(p).convert("RGB")) for p in o["last_pngs"]], "last PNG of each window"
     proxy, per = quality_proxy(models, last, targets)
@@ -137,22 +145,22 @@ def bench_song(models, song, args, step_res=None):
     res["original"] = dict(wall_s=o["wall_s"], steps_s=o["steps_s"], encode_s=o["encode_s"], setup_s=o["setup_s"],
                            n_steps=o["n_steps"], s_per_step=o["steps_s"] / o["n_steps"], frames=len(frames),
                            frames_computed=int(cum[-1]), proxy=proxy, proxy_per_window=per, proxy_source=src,
-                           start_proxy=start_o,
+                           start_proxy=start_o, steps_per_music_s=o["n_steps"] / song.duration,
                            smoothness=smoothness(frames), s_per_music_s=o["wall_s"] / song.duration,
                            video=probe(o["path"]), load_avg=[load0, os.getloadavg()[0]],
-                           params=dict(fps=fps, cutn=args.cutn, lr=0.15, size=list(size), steps_per_music_s=fps,
+                           params=dict(fps=fps, cutn=cutn, lr=0.15, size=list(size), steps_per_music_s=fps,
                                        encode="per window libx264 veryslow crf 17, ts concat, final re-encode + AAC"))
-    log(f"song: original {o['wall_s']:.1f}s, {o['n_steps']} steps, proxy {proxy:.4f}")
+    log(f"{tag}: original {o['wall_s']:.1f}s, {o['n_steps']} steps, proxy {proxy:.4f}")
 
     vdefaults = {k: p.default for k, p in inspect.signature(video).parameters.items()
                  if p.default is not inspect.Parameter.empty}
 
-    def ours(ipk, cutn, label):
+    def ours(spec, label):
         out = tmp / f"ours-{label}.mp4"
         # the original's windows as keyframe segments: identical targets on both sides (on a clip this short the
         # two beat trackers disagree at the edges, and ours would merge windows into fewer keyframes)
         opts = dict(out=out, fps=fps, size=size, seed=0, run_dir=tmp / f"run-{label}", resume=False,
-                    segments=[tuple(w) for w in windows])
+                    segments=[tuple(w) for w in windows], preview=False)
         phases, last = {}, [None]
         def timer(ev):  # wall time between events, booked to the phase of the event that ends the interval
             now = time.perf_counter()
@@ -160,55 +168,75 @@ def bench_song(models, song, args, step_res=None):
             phases[ph] = phases.get(ph, 0.0) + now - (last[0] or t)
             last[0] = now
         opts["callback"] = timer
-        if "preview" in vdefaults: opts["preview"] = False
-        if ipk is not None: opts["iterations_per_keyframe"] = ipk
-        if cutn is not None: opts["cutn"] = cutn
-        s = get_song(args)
-        log(f"song: ours {label} ...")
+        if isinstance(spec, tuple): opts.update(iterations_per_keyframe=spec[0], cutn=spec[1])
+        elif spec is not None: opts["quality"] = spec
+        if args.quick and not isinstance(spec, tuple): opts["cutn"] = cutn   # plumbing only: keep the tiny run cheap
+        s = fresh_song()
+        log(f"{tag}: ours {label} ...")
         load0 = os.getloadavg()[0]
         t = time.perf_counter()
         video(s, models, **opts)
         sync(args.device)
         wall = time.perf_counter() - t
         fr, _ = read_frames(out)
+        recs = RunFolder(opts["run_dir"]).summary()
+        params = json.loads((opts["run_dir"] / "params.json").read_text())
         # keyframe k (shown at the start of window k, then morphing toward k+1) is the image optimised for window k
-        from PIL import Image
         lf = [np.asarray(Image.open(opts["run_dir"] / f"keyframe_{k:04d}.png").convert("RGB")) for k in range(len(windows))]
         p, pw = quality_proxy(models, lf, targets)
-        r = dict(label=label, wall_s=wall, iterations_per_keyframe=ipk or vdefaults.get("iterations_per_keyframe"),
-                 cutn=cutn or ENGINE_DEFAULTS.get("cutn"), n_keyframes=len(windows) + 1, frames=len(fr), proxy=p,
-                 proxy_source="keyframe k's PNG in the run folder for window k",
+        n_steps = sum(r["steps"] for r in recs)
+        r = dict(label=label, wall_s=wall, quality=None if isinstance(spec, tuple) else (spec or vdefaults.get("quality")),
+                 iterations_per_keyframe=spec[0] if isinstance(spec, tuple) else None,
+                 cutn=params["engine"]["cutn"], budget=params.get("budget"),
+                 n_keyframes=len(recs), n_steps=n_steps, steps_planned=sum(r["budget"] for r in recs),
+                 steps_per_music_s=n_steps / song.duration, keyframes=recs,
+                 frames=len(fr), proxy=p, proxy_source="keyframe k's PNG in the run folder for window k",
                  phase_s=phases, after_last_event_s=wall - ((last[0] or t) - t),  # finishing the encode, muxing, storyboard
                  proxy_per_window=pw, smoothness=smoothness(fr), s_per_music_s=wall / song.duration,
-                 video=probe(out), ratio_vs_original=o["wall_s"] / wall, load_avg=[load0, os.getloadavg()[0]])
-        log(f"song: ours {label}: {wall:.1f}s (x{r['ratio_vs_original']:.2f}), proxy {p:.4f}")
+                 video=probe(out), ratio_vs_original=o["wall_s"] / wall,
+                 steps_ratio_vs_original=n_steps / o["n_steps"], load_avg=[load0, os.getloadavg()[0]])
+        log(f"{tag}: ours {label}: {wall:.1f}s (x{r['ratio_vs_original']:.2f}), {n_steps} steps "
+            f"({r['steps_per_music_s']:.1f}/s of music), proxy {p:.4f}")
         return r
 
-    res["sweep"] = [ours(ipk, cutn, f"ipk{ipk}-cut{cutn}") for ipk, cutn in args.sweep]
     vd = dict(video={k: v for k, v in vdefaults.items() if isinstance(v, (int, float, str, type(None)))},
               engine=ENGINE_DEFAULTS)
-    if args.song_defaults:
-        res["ours_defaults"] = dict(ours(None, None, "defaults"), params=vd)
-    else:  # too slow for the CPU budget: estimate from measured step times, clearly labelled
-        n_kf = len(windows) + 1  # one keyframe per boundary: the windows' starts and the closing one
-        ipk = vdefaults.get("iterations_per_keyframe")
-        st = step_res or {}
-        sps = (st.get("ours", {}) if st.get("cutn") == ENGINE_DEFAULTS.get("cutn") else st.get("ours_defaults", {})).get("s_per_step")
-        if sps and ipk and tuple(st.get("size", ())) == size:
-            est = n_kf * ipk * sps
-            res["ours_defaults_estimate"] = dict(wall_s=est, n_keyframes=n_kf, iterations_per_keyframe=ipk,
-                                                 cutn=ENGINE_DEFAULTS.get("cutn"), s_per_step=sps,
-                                                 ratio_vs_original=o["wall_s"] / est, params=vd,
-                                                 note="estimated: keyframes x iterations x measured s/step "
-                                                      "(optimisation only; frames and encoding not included); not run, "
-                                                      "to keep the CPU suite within its budget")
-    # the best trade-off: fastest configuration at equal-or-better quality proxy than the original
-    cands = res["sweep"] + ([res["ours_defaults"]] if "ours_defaults" in res else [])
+    res["ours_defaults"] = dict(ours(None, "defaults"), params=vd)
+    res["sweep"] = [ours(spec, _sweep_label(spec)) for spec in sweep]
+    # the best trade-off: fewest steps at equal-or-better quality proxy than the original
+    cands = res["sweep"] + [res["ours_defaults"]]
     ok = [r for r in cands if r["proxy"] <= proxy]
-    res["best"] = min(ok, key=lambda r: r["wall_s"]) if ok else None
+    res["best"] = min(ok, key=lambda r: (r["n_steps"], r["wall_s"])) if ok else None
     if not args.keep: shutil.rmtree(tmp, ignore_errors=True)
     else: res["work_dir"] = str(tmp)
     return res
+
+
+def bench_song(models, song, args, step_res=None):
+    "The same excerpt rendered the original way and ours, with the full-size models: where the time goes."
+    size = (args.song_size, args.song_size)
+    return compare_renders(models, lambda: get_song(args), args, size, args.fps, args.cutn, args.sweep, tag="song")
+
+
+def quality_models(args):
+    "The models the quality proxy is measured with: the miniature world when this version has it, else the tiny twins."
+    from metamusic.models import load_models
+    for kind in ([] if args.quick else [args.quality_models]) + ["tiny"]:
+        try: return load_models(device=args.device, untrained=kind)
+        except Exception as e: log(f"quality: models untrained={kind!r} unavailable ({type(e).__name__}: {e})")
+    raise RuntimeError("no models for the quality section")
+
+
+def bench_quality(args):
+    """Original schedule vs `video`'s shipped defaults (and the other presets) in the miniature world, where the
+    quality proxy means something: a whole song (or, --quick, a short excerpt), both measured the same way."""
+    from metamusic.audio import demo_song
+    models = quality_models(args)
+    def fresh():
+        s = demo_song()
+        return s.excerpt(args.q_start, min(args.q_seconds, s.duration - args.q_start)) if args.q_seconds else s
+    size = (args.q_size, args.q_size)
+    return compare_renders(models, fresh, args, size, args.fps, args.cutn, args.q_sweep, tag="quality")
 
 
 # ---------------------------------------------------------------- 3. memory (one subprocess per size)
@@ -290,7 +318,7 @@ def parse(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--device", default="cpu", help="cpu or cuda")
     ap.add_argument("--quick", action="store_true", help="tiny models and sizes: checks the plumbing in seconds")
-    ap.add_argument("--sections", default="step,song,memory,preview")
+    ap.add_argument("--sections", default="step,song,quality,memory,preview")
     ap.add_argument("--out-dir", default=None, help="default: bench/results (a temporary folder with --quick)")
     ap.add_argument("--cutn", type=int, default=None, help="cutouts for the equal-settings comparisons (32)")
     ap.add_argument("--step-size", type=int, default=None)
@@ -298,11 +326,15 @@ def parse(argv=None):
     ap.add_argument("--song-seconds", type=float, default=None)
     ap.add_argument("--song-start", type=float, default=None)
     ap.add_argument("--song-size", type=int, default=None)
-    ap.add_argument("--fps", type=int, default=25)
-    ap.add_argument("--sweep", default=None, help="iterations_per_keyframe:cutn pairs, comma separated")
-    ap.add_argument("--song-defaults", dest="song_defaults", action="store_true", default=None,
-                    help="also render with video()'s defaults (default: on a GPU; on the CPU they are estimated)")
-    ap.add_argument("--no-song-defaults", dest="song_defaults", action="store_false", default=None)
+    ap.add_argument("--fps", type=int, default=None, help="frames per second of both renders (the original: one step per frame)")
+    ap.add_argument("--sweep", default=None, help="song: more renders of ours beside the defaults: quality presets "
+                                                  "(draft, high) or iterations_per_keyframe:cutn pairs, comma separated")
+    ap.add_argument("--quality-models", default="miniature", help="untrained= kind for the quality section (miniature: the "
+                                                               "miniature world; falls back to tiny when unavailable)")
+    ap.add_argument("--q-size", type=int, default=None, help="quality: image size in the miniature world")
+    ap.add_argument("--q-seconds", type=float, default=None, help="quality: seconds of the demo song (0: all of it)")
+    ap.add_argument("--q-start", type=float, default=None)
+    ap.add_argument("--q-sweep", default=None, help="quality: renders beside the defaults, as --sweep")
     ap.add_argument("--mem-sizes", default=None)
     ap.add_argument("--mem-iters", type=int, default=None)
     ap.add_argument("--preview-size", type=int, default=None)
@@ -317,14 +349,18 @@ def parse(argv=None):
         cutn=(32, 32, 4), step_size=(128, 512, 64), step_n=(3, 10, 2), song_seconds=(2.0, 20.0, 1.5),
         song_start=(11.0, 2.0, 11.0), song_size=(128, 512, 64), mem_sizes=("256,512", "256,512,768", "64,128"),
         preview_size=(128, 512, 64), preview_iters=(4, 30, 3), preview_reps=(2, 3, 1),
-        mem_iters=(1, 3, 1),
-        sweep=("2:8,4:8,16:8,4:32", "5:16,10:16,20:16,10:32,20:32", "2:2,4:4"))
+        mem_iters=(1, 3, 1), fps=(25, 30, 25),
+        # the full-size CPU song runs only the defaults (each render costs minutes); settings are compared in the
+        # miniature world (quality), where the proxy can rank them
+        sweep=("", "draft,high,10:32", "2:2"),
+        q_size=(64, 64, 32), q_seconds=(0.0, 0.0, 2.0), q_start=(0.0, 0.0, 11.0), q_sweep=("draft,high", "draft,high", "draft"))
     pick = 2 if a.quick else (1 if gpu else 0)
-    if a.song_defaults is None: a.song_defaults = gpu
     for k, v in d.items():
         if getattr(a, k) is None: setattr(a, k, v[pick])
     a.mem_sizes = [int(s) for s in str(a.mem_sizes).split(",") if s]
-    a.sweep = [tuple(int(x) for x in p.split(":")) for p in str(a.sweep).split(",") if p]
+    spec = lambda p: tuple(int(x) for x in p.split(":")) if ":" in p else p.strip()
+    a.sweep = [spec(p) for p in str(a.sweep).split(",") if p.strip()]
+    a.q_sweep = [spec(p) for p in str(a.q_sweep).split(",") if p.strip()]
     a.sections = [s.strip() for s in a.sections.split(",") if s.strip()]
     return a
 
@@ -364,9 +400,10 @@ def main(argv=None):
         try:
             if sec == "step": r = bench_step(models, song, args)
             elif sec == "song": r = bench_song(models, song, args, results["sections"].get("step"))
+            elif sec == "quality": r = bench_quality(args)
             elif sec == "memory": r = bench_memory(args)
             elif sec == "preview": r = bench_preview(models, song, args)
-            else: raise SystemExit(f"unknown section {sec!r}; choose from step, song, memory, preview")
+            else: raise SystemExit(f"unknown section {sec!r}; choose from step, song, quality, memory, preview")
         except Exception as e:  # keep the other sections' numbers; the table says what failed
             import traceback; traceback.print_exc()
             r = dict(error=f"{type(e).__name__}: {e}")
@@ -379,6 +416,7 @@ def main(argv=None):
     results["machine"]["load_avg_end"] = list(os.getloadavg())
     dump(results, stem.with_suffix(".json"))
     write_report(results, stem)
+    print(stem.with_suffix(".md").read_text(), flush=True)   # the whole table, in one go
     log(f"results: {stem}.json, .md, .png")
     return results
 

@@ -480,8 +480,8 @@ def frame_jumps(frames) -> np.ndarray:
 @dataclass
 class Budget:
     "Optimisation steps per keyframe: long runs where a picture must be made, short warm-started ones elsewhere."
-    first: int = 40          # steps of the first keyframe, and of the first after each section change (a cut)
-    later: int = 4           # mean steps of a keyframe that starts from the previous one
+    first: int = 30          # steps of the first keyframe, and of the first after each section change (a cut)
+    later: int = 2           # mean steps of a keyframe that starts from the previous one
     spread: float = 1.0      # 0: every later keyframe gets `later`; 1: in proportion to how far its target moved
     cuts: bool = True        # a section change gets `first` steps (False: only the first keyframe does)
     patience: int = 5        # early stop: window of steps over which the loss must still improve (0: never stop early)
@@ -503,10 +503,10 @@ class Budget:
             raise ParameterError(f"budget cutn must be a positive integer or None, got {self.cutn!r}")
         self.cuts = bool(self.cuts)
 
-QUALITY = {   # chosen with the miniature world's sweep (below and bench/results/)
-    "draft": Budget(first=20, later=2, patience=4, tolerance=0.01, cutn=16),
-    "standard": Budget(first=40, later=4, patience=5, tolerance=0.005),
-    "high": Budget(first=100, later=12, patience=10, tolerance=0.002),
+QUALITY = {   # provisional: sized by steps per second of music; to be checked by the miniature world's sweep (below)
+    "draft": Budget(first=15, later=1, patience=4, tolerance=0.01, cutn=16),
+    "standard": Budget(first=30, later=2, patience=5, tolerance=0.005),
+    "high": Budget(first=80, later=8, patience=8, tolerance=0.002),
 }
 
 def as_budget(quality) -> Budget:
