@@ -284,7 +284,7 @@ def _safe_pickle_load(file, **kwargs): return _SafeUnpickler(file, **kwargs).loa
 _SAFE_PICKLE = types.ModuleType("metamusic_safe_pickle") # what torch.load calls `pickle_module`
 _SAFE_PICKLE.Unpickler, _SAFE_PICKLE.load, _SAFE_PICKLE.UnpicklingError = _SafeUnpickler, _safe_pickle_load, pickle.UnpicklingError
 
-# %% ../nbs/01_weights.ipynb #11fe1c63
+# %% ../nbs/01_weights.ipynb #9c3e3aad
 def _redownload_hint(path: Path) -> str:
     for f in REGISTRY.values():
         if f.filename == path.name:
