@@ -32,8 +32,8 @@ def goals(res):
     d = so.get("ours_defaults")
     if "original" in so and d:
         need = 10 if gpu else 5
-        out.append((f"Song, `video` shipped defaults, full-size models: ≥ {need}× less wall time per second of music than "
-                     "the original schedule", f"×{d['ratio_vs_original']:.1f} ({d['s_per_music_s']:.1f} vs "
+        out.append((f"Song, `video` shipped defaults ({so.get('models')} models): ≥ {need}× less wall time per second of music "
+                     "than the original schedule", f"×{d['ratio_vs_original']:.1f} ({d['s_per_music_s']:.1f} vs "
                      f"{so['original']['s_per_music_s']:.1f} s per s of music on a {so['excerpt']['seconds']:.0f} s excerpt)",
                      "met" if d["ratio_vs_original"] >= need else "missed"))
     qd = q.get("ours_defaults")
@@ -117,7 +117,7 @@ def notes(res):
         o = so["original"]
         ph = d.get("phase_s") or {}
         rend, opt = ph.get("rendering", 0), ph.get("optimising", 0)
-        out.append(f"Where the time goes (full-size models, {so['excerpt']['seconds']:.0f} s excerpt): the original spends "
+        out.append(f"Where the time goes ({so.get('models')} models, {so['excerpt']['seconds']:.0f} s excerpt): the original spends "
                    f"{o['s_per_music_s']:.0f} s per second of music ({o['params']['steps_per_music_s']} steps at "
                    f"{o['s_per_step']:.2f} s, one per frame). Our defaults spend {d['s_per_music_s']:.1f} s: {opt:.0f} s "
                    f"optimising {d['n_keyframes']} keyframes in {d['n_steps']} steps ({_budget(d)}), {rend:.0f} s decoding "
@@ -170,7 +170,7 @@ def markdown(res):
         L += ["", f"Ours is ×{st['ratio']:.2f} the original's speed at equal settings ({_share(st['ours'])}). FLOPs: matmuls, convolutions and "
               f"attention, forward + backward, as `torch.utils.flop_counter` counts them. Peak: {st.get('peak_used')}."]
     elif st: L += ["", f"## 1. Step cost: failed ({st.get('error')})"]
-    for key, title in (("song", "Song render, full-size models"), ("quality", "Quality, same comparison in the miniature world")):
+    for key, title in (("song", "Song render: where the time goes"), ("quality", "Quality: the same comparison where the proxy can rank settings")):
         so = S.get(key)
         if so and "original" in so:
             o = so["original"]
