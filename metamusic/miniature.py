@@ -195,7 +195,7 @@ def train_vqgan(steps: int = 400, batch: int = 8, lr: float = 2e-3, seed: int = 
         loss = (rec - (x * 2 - 1)).abs().mean() + (rec - (x * 2 - 1)).pow(2).mean() + qloss
         _schedule(opt, step, steps, lr)
         opt.zero_grad(); loss.backward(); opt.step()
-        if step % 50 == 0 or step == steps - 1: _log("vqgan", step, steps, t0, loss=float(loss))
+        if step % 50 == 0 or step == steps - 1: _log("vqgan", step, steps, t0, loss=loss.item())
     return vq.eval()
 
 # %% ../nbs/03a_miniature.ipynb #0b479691
