@@ -135,7 +135,7 @@ def test_demo_uses_real_models_when_all_can_be_had(tmp_path):
     assert r.returncode == 0, r.stderr[-3000:]
     res = json.loads(r.stdout.strip().splitlines()[-1])
     miss = res["missing"]
-    assert miss["untrained"] == "tiny"
+    assert miss["untrained"] == "miniature"   # the fallback: the trained miniature world
     assert "CLIP ViT-B-32 can't be had" in miss["err"] and "EntryNotFound" in miss["err"] and "refused" in miss["err"], miss["err"]
     assert "VQGAN imagenet_f16_16384 can't" not in miss["err"] and "Wav2CLIP can't" not in miss["err"], miss["err"]
     done = res["all"]
