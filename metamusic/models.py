@@ -189,8 +189,9 @@ def _freeze(m: nn.Module, device) -> nn.Module:
     m.eval().requires_grad_(False)
     return m.to(device)
 
-def _load_converting(model: nn.Module, checkpoint: str | Path, keep: tuple, prefix: str = "", fill: dict | None = None) -> nn.Module:
-    "Fill `model` from the safetensors copy of `checkpoint` if fresh, else from the checkpoint itself (then write the copy)."
+def _load_converting(model: nn.Module, checkpoint: str | Path, keep: tuple, prefix: str = "", fill: dict | None = None,
+                     cache: bool = True) -> nn.Module:
+    "Fill `model` from the safetensors copy of `checkpoint` if fresh, else from the checkpoint itself (then write the copy if `cache`)."
     checkpoint = Path(checkpoint).expanduser()
     state = read_converted(checkpoint)
     if state is not None:
@@ -199,17 +200,18 @@ def _load_converting(model: nn.Module, checkpoint: str | Path, keep: tuple, pref
     state = ckpt.get("state_dict", ckpt) if isinstance(ckpt, dict) and isinstance(ckpt.get("state_dict"), dict) else ckpt
     if isinstance(state, dict) and fill: state = {**{prefix + k: v for k, v in fill.items()}, **state}
     load_state_dict_checked(model, state, keep=keep, source=str(checkpoint), prefix=prefix)
-    write_converted(checkpoint, model.state_dict()) # only what the model holds, under its own key names
+    if cache: write_converted(checkpoint, model.state_dict()) # only what the model holds, under its own key names
     return model
 
 def load_vqgan(config_path: str | Path,     # the published model.yaml
                checkpoint_path: str | Path, # the published last.ckpt (or a plain state dict, or its .safetensors copy)
-               device: str | torch.device = "cpu"
+               device: str | torch.device = "cpu",
+               cache: bool = True          # keep a .safetensors copy beside the checkpoint (False: files shipped in a package)
               ) -> VQGAN:
     "A `VQGAN` from a published config and checkpoint, frozen, in eval mode, on `device`."
     spec, prefix = _vqgan_spec(config_path)
     model = vqgan_from_config({"model": spec})
-    _load_converting(model, checkpoint_path, _VQ_PARTS, prefix)
+    _load_converting(model, checkpoint_path, _VQ_PARTS, prefix, cache=cache)
     return _freeze(model, get_device(device))
 
 # %% ../nbs/02_models.ipynb #bea49f5d
@@ -465,7 +467,7 @@ def load_miniature(device: str | torch.device = "cpu",
     missing = [p.name for p in f.values() if not p.is_file()]
     if missing: raise WeightsError(f"{folder}: the miniature models lack {', '.join(missing)}; make them with `make miniature` (python -m metamusic.miniature train)")
     device = get_device(device)
-    vq = load_vqgan(f["vqgan_config"], f["vqgan"], device)
+    vq = load_vqgan(f["vqgan_config"], f["vqgan"], device, cache=False) # no copy written into the installed package
     open_clip.add_model_config(f["clip_config"]) # registers the architecture under the file's name
     cl = load_clip(MINIATURE_CLIP, f["clip"], device)
     try: w2c = Wav2CLIP(**{k: tuple(v) if isinstance(v, list) else v for k, v in json.loads(f["wav2clip_config"].read_text()).items()})
