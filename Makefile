@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test nbtest pytest sync-check lint bench clean
+.PHONY: install demo test nbtest pytest sync-check lint bench clean miniature
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,10 @@ sync-check: $(STAMP)
 # One pytest run: every notebook in nbs/ is a test item, beside the tests in tests/.
 test: sync-check
 	$(BIN)/python -m pytest tests
+
+# Retrain the miniature world's models (deterministic, CPU, about 15 minutes on 2 idle cores) into metamusic/miniature_models.
+miniature: $(STAMP)
+	$(BIN)/python -m metamusic.miniature train
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py

@@ -175,7 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sd = sub.add_parser("demo", help="the demo song into a picture and a short video",
                         description="Turn the bundled demo song into a picture and a short video. Downloads the weights on first use; "
-                                    "where they can't be had, says so and uses untrained models (outputs marked 'untrained').")
+                                    "where they can't be had, says so and uses the miniature models (outputs marked 'miniature').")
     sd.add_argument("-o", "--out-dir", default="out", metavar="DIR", help="folder for the outputs (default: %(default)s)")
     sd.add_argument("--untrained", action="store_true", help="use the tiny untrained models without trying the weights (default: off)")
     sd.add_argument("--device", default=None, help="'cpu', 'cuda', 'cuda:N' or 'mps' (default: the best available)")
@@ -231,7 +231,10 @@ def _say(msg):
     "A progress message from the command (stderr, so stdout stays the list of what was made)."
     print(f"metamusic: {msg}", file=sys.stderr, flush=True)
 
-def _label(models): return " (untrained models: the image is noise, not art)" if getattr(models, "untrained", None) else ""
+def _label(models):
+    u = getattr(models, "untrained", None)
+    if u == "miniature": return " (miniature models, trained on a toy world of coloured shapes: the picture follows the music, but it is not art)"
+    return " (untrained models: the image is noise, not art)" if u else ""
 
 def _cmd_picture(args) -> int:
     opts = engine_options(args)
@@ -331,7 +334,8 @@ def _cmd_weights(args) -> int:
 # %% ../nbs/08_cli.ipynb #14cc17b6
 DEMO_PRESETS = {  # "quick": untrained models or no GPU, a minute on a laptop CPU; "gpu": real weights on a GPU, a few minutes
     "quick": dict(excerpt=4.0, size=(96, 96), iterations=12, fps=8, iterations_per_keyframe=3, cutn=8),
-    "gpu": dict(excerpt=8.0, size=(256, 256), iterations=150, fps=15, iterations_per_keyframe=30, cutn=32)}
+    "gpu": dict(excerpt=8.0, size=(256, 256), iterations=150, fps=15, iterations_per_keyframe=30, cutn=32),
+    "miniature": dict(excerpt=8.0, size=(64, 64), iterations=100, fps=8, iterations_per_keyframe=20, cutn=16)} # its song, its scale
 
 def _demo_models(args):
     "Real models if their weights are here or can be downloaded, else (with a message) untrained ones."
@@ -344,8 +348,8 @@ def _demo_models(args):
             return load_models(device=args.device, weights_dir=args.weights_dir)
         except (WeightsError, OSError) as e:
             _say(f"demo: the model weights can't be had here ({_one_line(e)}); running the same pipeline with "
-                "untrained models instead: outputs are marked 'untrained' and show noise, not art.")
-            return load_models(device=args.device, untrained="tiny")
+                "the miniature models instead (trained on a toy world of coloured shapes, with a song of that world): outputs are marked 'miniature'.")
+            return load_models(device=args.device, untrained="miniature")
 
 def _cmd_demo(args) -> int:
     folder = Path(args.out_dir)
@@ -353,9 +357,11 @@ def _cmd_demo(args) -> int:
     except OSError as e: raise OutputError(f"{folder}: can't create the output folder ({e.strerror})") from None
     check_writable(folder / "x")
     models = _demo_models(args)
-    tag = "_untrained" if models.untrained else ""
-    cfg = DEMO_PRESETS["gpu" if not models.untrained and models.device.type == "cuda" else "quick"]
-    song = demo_song()
+    mini = models.untrained == "miniature"
+    tag = "_miniature" if mini else "_untrained" if models.untrained else ""
+    cfg = DEMO_PRESETS["miniature" if mini else "gpu" if not models.untrained and models.device.type == "cuda" else "quick"]
+    if mini: from metamusic.miniature import miniature_song # imported here: `python -m metamusic.miniature` stays clean
+    song = miniature_song() if mini else demo_song()
     song = song.excerpt(0.0, min(cfg["excerpt"], song.duration))
     _say(f"demo: {song.duration:g} s of the demo song, {cfg['size'][0]}x{cfg['size'][1]}{_label(models)}")
     pic = folder / f"demo{tag}.png"

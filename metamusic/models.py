@@ -17,9 +17,10 @@ from .core import ParameterError, WeightsError, get_device, logger
 from .weights import REGISTRY, safe_load, require_weights, weight_path, vqgan_weights, VQGAN_MODELS
 
 # %% auto #0
-__all__ = ['VQGAN_CONFIGS', 'TINY_VQGAN', 'CLIP_EMBED_DIM', 'TINY_CLIP', 'W2C_MIN_SAMPLES', 'UNTRAINED_SEED', 'UNTRAINED',
-           'ClampWithGrad', 'clamp_with_grad', 'VQGAN', 'vqgan_from_config', 'load_state_dict_checked', 'load_vqgan',
-           'CLIP', 'load_clip', 'Spectrogram', 'AudioResNet', 'Wav2CLIP', 'load_wav2clip', 'Models', 'load_models']
+__all__ = ['VQGAN_CONFIGS', 'TINY_VQGAN', 'CLIP_EMBED_DIM', 'TINY_CLIP', 'W2C_MIN_SAMPLES', 'MINIATURE', 'MINIATURE_CLIP',
+           'MINIATURE_FILES', 'UNTRAINED_SEED', 'UNTRAINED', 'ClampWithGrad', 'clamp_with_grad', 'VQGAN',
+           'vqgan_from_config', 'load_state_dict_checked', 'load_vqgan', 'CLIP', 'load_clip', 'Spectrogram',
+           'AudioResNet', 'Wav2CLIP', 'load_wav2clip', 'miniature_dir', 'load_miniature', 'Models', 'load_models']
 
 # %% ../nbs/02_models.ipynb #08dc73a5
 _DD_F16 = dict(double_z=False, z_channels=256, resolution=256, in_channels=3, out_ch=3, ch=128,
@@ -434,6 +435,36 @@ def load_wav2clip(checkpoint_path: str | Path, # the official Wav2CLIP.pt
     load_state_dict_checked(model, state, keep=("audio_encoder.", "audio_transform."), source=str(checkpoint_path))
     return _freeze(model, get_device(device))
 
+# %% ../nbs/02_models.ipynb #m1n1a7u2
+MINIATURE = "miniature"                # `load_models(untrained=MINIATURE)`: the miniature world's trained models
+MINIATURE_CLIP = "metamusic-miniature" # open_clip name of its CLIP; the config file ships beside the weights
+MINIATURE_FILES = dict(vqgan_config="vqgan.yaml", vqgan="vqgan.ckpt", clip_config=f"{MINIATURE_CLIP}.json",
+                       clip="clip.safetensors", wav2clip_config="wav2clip.json", wav2clip="wav2clip.pt")
+
+def miniature_dir() -> Path:
+    "The package folder holding the trained miniature models."
+    from importlib.resources import files
+    return Path(str(files("metamusic") / "miniature_models"))
+
+def load_miniature(device: str | torch.device = "cpu",
+                   folder: str | Path | None = None # None: the files shipped in the package (`miniature_dir()`)
+                  ) -> tuple:
+    "The miniature world's `(VQGAN, CLIP, Wav2CLIP)`, frozen, read by the real files' loaders."
+    import json, open_clip
+    folder = Path(folder) if folder is not None else miniature_dir()
+    f = {k: folder / v for k, v in MINIATURE_FILES.items()}
+    missing = [p.name for p in f.values() if not p.is_file()]
+    if missing: raise WeightsError(f"{folder}: the miniature models lack {', '.join(missing)}; make them with `make miniature` (python -m metamusic.miniature train)")
+    device = get_device(device)
+    vq = load_vqgan(f["vqgan_config"], f["vqgan"], device)
+    open_clip.add_model_config(f["clip_config"]) # registers the architecture under the file's name
+    cl = load_clip(MINIATURE_CLIP, f["clip"], device)
+    try: w2c = Wav2CLIP(**{k: tuple(v) if isinstance(v, list) else v for k, v in json.loads(f["wav2clip_config"].read_text()).items()})
+    except (ValueError, TypeError) as e: raise WeightsError(f"{f['wav2clip_config']}: not a Wav2CLIP architecture ({e})") from None
+    load_state_dict_checked(w2c, safe_load(f["wav2clip"]), keep=("audio_encoder.", "audio_transform."), source=str(f["wav2clip"]))
+    return vq, cl, _freeze(w2c, device)
+
+
 # %% ../nbs/02_models.ipynb #4488d7bb
 UNTRAINED_SEED = 20211215 # fixed: untrained twins are the same in every process
 UNTRAINED = ("tiny", "full")
@@ -484,18 +515,21 @@ def load_models(device: str | torch.device | None = None, # None: the best avail
                 vqgan: str = "imagenet_f16_16384", # one of `VQGAN_MODELS`
                 clip: str = "ViT-B-32",            # open_clip model name (512-d embedding), optionally "name:pretrained_tag"
                 weights_dir: str | Path | None = None, # None: $METAMUSIC_WEIGHTS or ./checkpoints
-                untrained: str | None = None       # None (real weights), "tiny" or "full" (random weights)
+                untrained: str | None = None       # None (real weights), "tiny" or "full" (random weights), "miniature" (see `load_miniature`)
                ) -> Models:
     "VQGAN, CLIP and Wav2CLIP on `device`, loaded once per set of arguments."
     device = get_device(device)
-    if untrained not in (None, *UNTRAINED): raise ParameterError(f"untrained must be None, 'tiny' or 'full', got {untrained!r}")
+    if untrained not in (None, *UNTRAINED, MINIATURE): raise ParameterError(f"untrained must be None, 'tiny', 'full' or 'miniature', got {untrained!r}")
     if vqgan not in VQGAN_CONFIGS: raise ParameterError(f"vqgan {vqgan!r} is not a known VQGAN; choose one of {', '.join(VQGAN_CONFIGS)}")
     clip_name, clip_tag = _clip_spec(clip)
     key = (str(device), vqgan, clip, str(weights_dir) if weights_dir is not None else None, untrained)
     with _MODELS_LOCK:
         if key in _MODELS_CACHE: return _MODELS_CACHE[key]
         names = dict(vqgan=vqgan, clip=clip, wav2clip="wav2clip")
-        if untrained:
+        if untrained == MINIATURE: # trained on the miniature world; its files ship with the package
+            vq, cl, w2c = load_miniature(device)
+            names = dict(vqgan=MINIATURE, clip=MINIATURE_CLIP, wav2clip=MINIATURE, folder=str(miniature_dir()))
+        elif untrained:
             vq, cl, w2c = (_freeze(m, device) for m in _untrained_models(vqgan, clip_name, untrained))
         else:
             cfg, ckpt = vqgan_weights(vqgan)
