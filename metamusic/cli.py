@@ -1,4 +1,4 @@
-"""The `metamusic` command: `picture`, `video`, `analyze`, `weights`, `demo` and `app`, with exit codes and messages a shell script can rely on.
+"""The `metamusic` command: `picture`, `video`, `analyze`, `weights`, `demo`, `app` and `batch`, with exit codes and messages a shell script can rely on.
 
 Docs: https://metamusic.github.io/metamusic/cli.html.md"""
 
