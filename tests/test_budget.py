@@ -50,6 +50,7 @@ def test_early_stop_ends_a_keyframe_on_a_plateau(reference):
     assert any(r["stop"] == "plateau" and r["steps"] < r["budget"] for r in long), long
     for r in run.summary():
         assert r["stop"] in ("plateau", "budget") and 1 <= r["steps"] <= r["budget"]
+        if r["stop"] == "plateau": assert r["steps"] >= 2 * 3, r   # two windows of `patience` steps are compared first
         if r["stop"] == "budget": assert r["steps"] == r["budget"]
 
 
@@ -62,6 +63,13 @@ def test_run_folder_records_steps_and_stop_reasons(reference):
     params = json.loads(run.params_file.read_text())
     assert params["steps"] == [r["budget"] for r in recs] and params["budget"]["first"] == 24
     assert out.with_name("ref.storyboard.png").is_file()
+
+
+def test_plateau_means_the_loss_stopped_improving():
+    from metamusic.engine import plateau
+    falling = [1.0 - 0.05 * i for i in range(12)]
+    assert not plateau(falling, 3, 0.01) and plateau(falling[:6] + [falling[5]] * 6, 3, 0.01)
+    assert not plateau([1.0] * 5, 3, 0.01)   # fewer than two windows: too early to tell
 
 
 def test_fixed_budget_runs_every_step(models, song, tmp_path):

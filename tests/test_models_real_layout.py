@@ -56,8 +56,9 @@ def folder(tmp_path_factory):
 
 def test_load_models_from_a_real_weights_folder(folder, monkeypatch):
     d, vq_state, w2c_state, clip_state = folder
-    import metamusic.models as M
-    monkeypatch.setattr(M, "_reachable", lambda *a, **k: False)   # any attempt to download would fail loudly
+    import metamusic.weights as W
+    def no_download(entry, src, *a, **k): raise AssertionError(f"tried to download {entry.filename} from {src}")
+    for f in ("_from_hub", "_from_url"): monkeypatch.setattr(W, f, no_download)   # every file must come from the folder
     models = load_models("cpu", weights_dir=d)
     assert models.untrained is None and models.names["wav2clip"] == str(weight_path("wav2clip", d))
     assert all(torch.equal(v, vq_state[k]) for k, v in models.vqgan.state_dict().items() if k in vq_state)

@@ -47,3 +47,19 @@ def test_stop_ends_the_run_after_this_step():
     assert st.callback(Ev()) is None
     st.stop_requested.set()
     assert st.callback(Ev()) is False and st.steps == 2
+
+
+def test_uploads_in_both_ipywidgets_shapes():
+    "ipywidgets 7 (Colab) keeps uploads in a dict by name, 8 in a tuple of dicts: both give the files."
+    from metamusic.widgets import upload_files
+    v7 = {"a.wav": {"metadata": {"name": "my song.wav", "type": "audio/wav", "size": 4}, "content": b"RIFF"}}
+    v8 = ({"name": "my song.wav", "type": "audio/wav", "size": 4, "content": memoryview(b"RIFF")},)
+    assert upload_files(v7) == upload_files(v8) == [("my song.wav", b"RIFF")]
+    assert upload_files({}) == upload_files(()) == []
+
+def test_a_video_above_the_limit_is_not_embedded(tmp_path):
+    from metamusic.widgets import VideoPlayer
+    v = tmp_path / "v.mp4"; v.write_bytes(b"\0" * 3 * 2**20)
+    assert "base64" in VideoPlayer(v, max_mb=4)._repr_html_()
+    big = VideoPlayer(v, max_mb=2)
+    assert not big.embeddable and "base64" not in big._repr_html_() and str(v.absolute()) in big._repr_html_()

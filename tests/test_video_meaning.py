@@ -29,9 +29,9 @@ def keyframes(run_dir):
 def test_keyframe_k_follows_segment_k_and_the_prompts_of_its_time(models, song, tmp_path, monkeypatch):
     "Keyframe k's targets: segment k's Wav2CLIP embedding, and the scheduled prompts active in segment k (song time)."
     calls, run = [], Engine.run
-    def spy(self, iterations, targets=None, callback=None, info=None):
+    def spy(self, iterations, targets=None, callback=None, info=None, **kw):   # kw: early-stop settings, passed on
         calls.append((info["keyframe"], targets))
-        return run(self, iterations, targets=targets, callback=callback, info=info)
+        return run(self, iterations, targets=targets, callback=callback, info=info, **kw)
     monkeypatch.setattr(Engine, "run", spy)
     schedule = "0:00 a red sky\n0:02.5 a green sea:0.5"
     assert video(song, models, tmp_path / "v.mp4", start=1.0, duration=3.0, prompts=schedule, callback=until_render,

@@ -266,3 +266,22 @@ def test_weights_only_setting_then_safetensors(tmp_path, monkeypatch):
     with torch.no_grad():
         assert torch.equal(again.decode(again.encode(x)), first.decode(first.encode(x)))
         assert torch.equal(again.decode(again.encode(x)), vq.decode(vq.encode(x)))
+
+
+def test_model_names_map_to_their_files():
+    from metamusic.weights import weights_for, VQGAN_MODELS
+    for m in VQGAN_MODELS: assert weights_for(m) == [f"vqgan_{m}.yaml", f"vqgan_{m}.ckpt"], m
+    assert weights_for(["ViT-B-32", "wav2clip"]) == ["clip_vit_b_32", "wav2clip"]
+
+def test_safetensors_copy_follows_a_changed_checkpoint(tmp_path):
+    "A checkpoint replaced after its copy was written (a fine-tune, a re-download): the next load reads the new weights."
+    import torch
+    import metamusic.models as mm
+    vq, cfg, ckpt = small_vqgan_files(tmp_path)
+    mm.load_vqgan(cfg, ckpt)
+    assert (tmp_path/"vqgan.safetensors").is_file()
+    new = {k: v + 1 if v.is_floating_point() else v for k, v in vq.state_dict().items()}
+    torch.save({"state_dict": new}, ckpt)
+    st = ckpt.stat(); os.utime(ckpt, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))   # a later time, whatever the clock's grain
+    got = mm.load_vqgan(cfg, ckpt).state_dict()
+    assert all(torch.equal(got[k], v) for k, v in new.items() if k in got)

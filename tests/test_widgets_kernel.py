@@ -58,25 +58,24 @@ def test_stop_click_while_cell_runs(kernel):
     code = textwrap.dedent("""
         pv = Preview("picture")
         print("COMM", pv.stop_button.comm.comm_id, flush=True)
-        t0 = time.time()
-        steps = run_with_preview(slow_job(3000), pv, pump=KernelPump.current())
-        print("RESULT", steps, round(time.time() - t0, 2), pv.state.snapshot()["steps"], flush=True)
+        after_stop = []   # steps the job reports once the click has set the stop flag (the user's callback runs first)
+        steps = run_with_preview(slow_job(3000), pv, callback=lambda ev: after_stop.append(ev.iteration) if pv.stopped else None,
+                                 pump=KernelPump.current())
+        print("RESULT", steps, len(after_stop), pv.state.snapshot()["steps"], flush=True)
     """)
     kc.execute(code)
     out = _drain(kc, lambda t: "COMM" in t, 30)
     comm_id = out.split("COMM", 1)[1].split()[0]
     time.sleep(1.0)  # let it run a while
     click = kc.session.msg("comm_msg", {"comm_id": comm_id, "data": {"method": "custom", "content": {"event": "click"}}})
-    t_click = time.time()
     kc.shell_channel.send(click)
     nxt = kc.execute("print('NEXT', flush=True)")  # a request sent during the run: held back, then run after it
     out = _drain(kc, lambda t: "NEXT" in t, 30)
-    waited = time.time() - t_click
     assert "RESULT" in out, out
-    steps, secs, seen = out.split("RESULT", 1)[1].split()[:3]
+    steps, late, seen = out.split("RESULT", 1)[1].split()[:3]
     assert 10 < int(steps) < 3000, out          # stopped by the click, not by the end of the job
     assert int(seen) == int(steps)               # the preview saw every step, the last one included
-    assert waited < 15, waited                   # soon after the click (steps are 10 ms; the whole job would take 30 s or more; generous for a loaded CI machine)
+    assert int(late) <= 1, out                   # the job ended at the first step after the click was handled (a count, not a clock)
     assert out.index("RESULT") < out.index("NEXT")
     reply = kc.get_shell_msg(timeout=10)
     while reply["parent_header"].get("msg_id") != nxt: reply = kc.get_shell_msg(timeout=10)
