@@ -15,7 +15,6 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-os.environ.setdefault("TQDM_DISABLE", "1")  # keep the bench output readable; progress is ours
 
 import numpy as np
 import torch
@@ -373,6 +372,7 @@ def machine_slug(info, device):
 
 
 def main(argv=None):
+    os.environ.setdefault("TQDM_DISABLE", "1")  # keep the bench output readable (set here, not on import: tests import this file)
     args = parse(argv)
     if args.child_memory: return child_memory(args)
     from metamusic.core import get_device, seed_everything

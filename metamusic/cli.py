@@ -394,7 +394,7 @@ def _cmd_weights(args) -> int:
 DEMO_PRESETS = {  # "quick": untrained models or no GPU, a minute on a laptop CPU; "gpu": real weights on a GPU, a few minutes
     "quick": dict(excerpt=4.0, size=(96, 96), iterations=12, fps=8, iterations_per_keyframe=3, cutn=8),
     "gpu": dict(excerpt=8.0, size=(256, 256), iterations=150, fps=15, iterations_per_keyframe=30, cutn=32),
-    "miniature": dict(excerpt=8.0, size=(64, 64), iterations=100, fps=8, iterations_per_keyframe=20, cutn=16)} # its song, its scale
+    "miniature": dict(excerpt=12.0, size=(64, 64), iterations=100, fps=8, iterations_per_keyframe=20, cutn=16)} # its song, its scale
 
 def _model_files(vqgan: str = DEFAULT_VQGAN) -> dict[str, list[str]]:
     "The default models and the registry files each needs."

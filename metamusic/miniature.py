@@ -116,7 +116,7 @@ def render_sound(attrs: Attributes,         # what to play
 # %% ../nbs/03a_miniature.ipynb #1f2c2095
 def miniature_song(first: Attributes | str = "large red disc on blue",  # attributes (or caption) before the change
                    second: Attributes | str | None = "small yellow stripes on black", # after it (None: no change)
-                   duration: float = 8.0,       # seconds
+                   duration: float = 12.0,      # seconds (long enough that the analysis may place a section half way)
                    change: float | None = None  # seconds: the section change (default: half way, on a bar line)
                   ) -> Song:
     "A song of the miniature world whose attributes change at `change` seconds."
