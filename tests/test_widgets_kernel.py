@@ -84,7 +84,9 @@ def test_stop_click_while_cell_runs(kernel):
 
 def test_error_surfaces_in_cell(kernel):
     kc = kernel
-    msg_id = kc.execute("run_with_preview(slow_job(50, fail_at=5), Preview('picture'), pump=KernelPump.current())")
+    # stop_on_error=False: otherwise the kernel aborts, without running it, a request that reaches it just after this error
+    # reply (ipykernel's _abort_queues) -- the next test's cell, when the machine is fast at the wrong moment.
+    msg_id = kc.execute("run_with_preview(slow_job(50, fail_at=5), Preview('picture'), pump=KernelPump.current())", stop_on_error=False)
     out = _drain(kc, lambda t: "ERROR" in t, 30)
     assert "ERROR ParameterError: iterations: failed on purpose at step 5" in out, out
     reply = kc.get_shell_msg(timeout=10)
@@ -98,7 +100,8 @@ def _run(kc, code, timeout=60):
     def hook(m):
         if m["msg_type"] == "stream": out.append(m["content"]["text"])
         if m["msg_type"] == "error": out.append("ERROR " + m["content"]["ename"] + ": " + m["content"]["evalue"])
-    kc.execute_interactive(code, timeout=timeout, output_hook=hook)
+    reply = kc.execute_interactive(code, timeout=timeout, output_hook=hook)
+    assert reply["content"]["status"] != "aborted", "the kernel aborted the request without running it"
     return "".join(out)
 
 
