@@ -17,8 +17,8 @@ from .core import AudioError, ParameterError, logger
 
 # %% auto #0
 __all__ = ['SR', 'DEMO_TEMPO', 'DEMO_SECTION_TIME', 'DEMO_DURATION', 'OCTAVE_RATIO', 'SECTION_GROUPS', 'SECTION_SCALES',
-           'STRATEGIES', 'MIN_CLIP', 'WHOLE_MAX', 'Curve', 'Song', 'load_song', 'demo_song', 'Prompt', 'PromptSchedule',
-           'load_prompts']
+           'SECTION_SHORT', 'SECTION_THRESHOLD', 'STRATEGIES', 'MIN_CLIP', 'WHOLE_MAX', 'Curve', 'Song', 'load_song',
+           'demo_song', 'Prompt', 'PromptSchedule', 'load_prompts']
 
 # %% ../nbs/03_audio.ipynb #eeff86c7
 SR = 16000  # the sample rate of every Song: what Wav2CLIP expects
@@ -306,6 +306,7 @@ def demo_song() -> Song:
 # %% ../nbs/03_audio.ipynb #260b9589
 _CHUNK, _CONTEXT = 3840 * _HOP, 64 * _HOP  # about a minute of samples; one second of context each side
 _CHROMA_FFT, _CHROMA_HOP = 4096, 4 * _HOP   # 4 Hz bins resolve semitones down to ~70 Hz; a quarter of the frames keeps the cost
+_BANDS = ((0, 300), (300, 1500), (1500, 4000), (4000, SR))  # Hz: kick, toms and bass; body; snare; cymbals and hats
 
 def _chunk_features(x: np.ndarray, gain: float = 1.0) -> dict:
     import librosa
@@ -319,11 +320,18 @@ def _chunk_features(x: np.ndarray, gain: float = 1.0) -> dict:
     onset[1:] = np.maximum(0, np.diff(logmel, axis=1)).mean(axis=0)
     rms = librosa.feature.rms(S=np.sqrt(S), frame_length=_N_FFT, hop_length=_HOP)[0]
     H, P = librosa.decompose.hpss(mel, kernel_size=(31, 9))
+    fr = librosa.mel_frequencies(_N_MELS + 2, fmax=SR / 2)[1:-1]  # each mel band's centre
+    # percussive power in four bands (which drums play), scaled like logmel so it doesn't depend on the song's gain
+    pbands = np.stack([P[(fr >= lo) & (fr < hi)].sum(0) for lo, hi in _BANDS], 1) * gain ** 2
+    # brightness: spectral flatness (dB; noise-like hats and snares raise it) and centroid (kHz)
+    bright = np.column_stack([10 * np.log10(librosa.feature.spectral_flatness(S=np.sqrt(S))[0] + 1e-6),
+                              librosa.feature.spectral_centroid(S=np.sqrt(S), sr=SR)[0] / 1000])
     feats = np.concatenate([librosa.feature.mfcc(S=logmel, n_mfcc=13), librosa.feature.chroma_stft(S=S, sr=SR, n_fft=_N_FFT, tuning=0.0)])
     C = librosa.feature.chroma_stft(y=x, sr=SR, n_fft=_CHROMA_FFT, hop_length=_CHROMA_HOP, tuning=0.0)
     chroma = np.repeat(C, _CHROMA_HOP // _HOP, axis=1)[:, :S.shape[1]]
     if chroma.shape[1] < S.shape[1]: chroma = np.pad(chroma, ((0, 0), (0, S.shape[1] - chroma.shape[1])), mode="edge")
-    return dict(onset=onset, loudness=rms, harmonic=np.sqrt(H.mean(0)), percussive=np.sqrt(P.mean(0)), feats=feats.T, chroma=chroma.T)
+    return dict(onset=onset, loudness=rms, harmonic=np.sqrt(H.mean(0)), percussive=np.sqrt(P.mean(0)), feats=feats.T, chroma=chroma.T,
+                pbands=pbands, brightness=bright)
 
 _FLOOR = 10.0  # mel power floor for a song scaled to unit RMS
 
@@ -451,7 +459,7 @@ def _beat_sync(X: np.ndarray, ftimes: np.ndarray, edges: np.ndarray) -> np.ndarr
     return out
 
 # %% ../nbs/03_audio.ipynb #c1a0b004
-SECTION_GROUPS = ("timbre", "harmony", "loudness", "drums", "rhythm")
+SECTION_GROUPS = ("timbre", "harmony", "loudness", "drums", "rhythm", "brightness")
 
 def _rhythm(onset: np.ndarray, centres: np.ndarray, win: float = 4.0, lo: float = 0.2, hi: float = 2.0, nb: int = 20) -> np.ndarray:
     "Autocorrelation of `onset` in `win` seconds around each centre, averaged in `nb` log-spaced lag bins."
@@ -471,16 +479,20 @@ def _rhythm(onset: np.ndarray, centres: np.ndarray, win: float = 4.0, lo: float 
 def _section_features(self, edges: np.ndarray) -> dict:
     "Beat-synchronous features per group (rows: the windows between `edges`)."
     f = self._features
-    db = lambda v: 10 * np.log10(np.maximum(v.astype(np.float64) ** 2, 1e-10))
-    X = _beat_sync(np.column_stack([f["feats"][:, 1:13], db(f["loudness"]), db(f["percussive"]), f["onset"]]), f["times"], edges)
+    db = lambda v: 10 * np.log10(np.maximum(v.astype(np.float64), 1e-10))  # of a power
+    L = db(f["loudness"].astype(np.float64) ** 2)
+    X = _beat_sync(np.column_stack([f["feats"][:, 1:13], L, db(f["percussive"].astype(np.float64) ** 2), f["onset"],
+                                    db(f["pbands"]) - L[:, None], f["brightness"]]), f["times"], edges)
     C = _beat_sync(f["chroma"].astype(np.float64), f["times"], edges)
     return dict(timbre=X[:, :12], harmony=C / np.maximum(C.max(1, keepdims=True), 1e-6), loudness=X[:, 12:13],
-                drums=np.column_stack([X[:, 13] - X[:, 12], 10 * X[:, 14]]),
-                rhythm=_rhythm(f["onset"], 0.5 * (edges[:-1] + edges[1:])))
+                drums=np.column_stack([X[:, 13] - X[:, 12], 10 * X[:, 14], X[:, 15:19]]),
+                rhythm=_rhythm(f["onset"], 0.5 * (edges[:-1] + edges[1:])), brightness=X[:, 19:21])
 
 # %% ../nbs/03_audio.ipynb #c1a0b006
-# each group's largest novelty away from any boundary on the tuning half of the corpus (03b_analysis)
-SECTION_SCALES = dict(timbre=15.0, harmony=0.52, loudness=6.9, drums=1.47, rhythm=0.31)
+# each group's largest novelty away from any boundary on the tuning half of the corpus (03b_analysis computes them)
+SECTION_SCALES = dict(timbre=11.7, harmony=0.449, loudness=1.71, drums=10.1, rhythm=0.129, brightness=3.58)
+SECTION_SHORT = 4.0        # seconds: the short side of the two-scale novelty (chosen on the tuning half)
+SECTION_THRESHOLD = 1.15   # the score a change must reach (chosen on the tuning half)
 
 def _novelty(X: np.ndarray, k: int) -> np.ndarray:
     "Distance between the mean of the `k` rows before and after each inner edge (0 where `k` rows don't fit)."
@@ -491,22 +503,32 @@ def _novelty(X: np.ndarray, k: int) -> np.ndarray:
     nov[i] = np.linalg.norm((cs[i + k] - cs[i]) - (cs[i] - cs[i - k]), axis=1) / k
     return nov
 
+def _abrupt_novelty(X: np.ndarray, k: int, ks: int) -> np.ndarray:
+    "The smaller of the novelty over `k` and over `ks` rows each side (0 where `k` rows don't fit): high only for a change that is both lasting and abrupt."
+    long = _novelty(X, k)
+    return np.where(long > 0, np.minimum(long, _novelty(X, ks)), 0.0)
+
 @patch
-def section_scores(self: Song, kernel: float = 6.0) -> tuple[np.ndarray, dict]:
-    "`(edges, {group: novelty / SECTION_SCALES[group]})` at every analysis-window edge."
+def section_scores(self: Song, kernel: float = 6.0,   # seconds compared on each side of a boundary
+                   short: float = SECTION_SHORT        # seconds of the short comparison (at most `kernel`)
+                  ) -> tuple[np.ndarray, dict]:
+    "`(edges, {group: two-scale novelty / SECTION_SCALES[group]})` at every analysis-window edge."
     edges = _grid(self)
-    k = int(np.clip(round(kernel / np.median(np.diff(edges))), 2, 256)) if len(edges) > 2 else 2
+    w = float(np.median(np.diff(edges))) if len(edges) > 2 else 1.0
+    k = int(np.clip(round(kernel / w), 2, 256)) if len(edges) > 2 else 2
+    ks = int(np.clip(round(min(short, kernel) / w), 1, k))
     G = _section_features(self, edges) if len(edges) > 2 else {g: np.zeros((1, 1)) for g in SECTION_GROUPS}
-    return edges, {g: _novelty(G[g], k) / SECTION_SCALES[g] for g in SECTION_GROUPS}
+    return edges, {g: _abrupt_novelty(G[g], k, ks) / SECTION_SCALES[g] for g in SECTION_GROUPS}
 
 @patch
 def find_sections(self: Song, kernel: float = 6.0,  # seconds compared on each side of a boundary
                   min_section: float = 4.0,           # seconds: shortest section
-                  threshold: float = 1.0,             # score a change must reach (1 = the largest non-boundary novelty seen in tuning)
-                  confidence: bool = False            # also return each section start's confidence
+                  threshold: float = SECTION_THRESHOLD, # score a change must reach (1 = the largest non-boundary novelty seen in tuning)
+                  confidence: bool = False,           # also return each section start's confidence
+                  short: float = SECTION_SHORT        # seconds of the short comparison (see `section_scores`)
                  ):
     "Section start times with explicit settings (`song.sections` uses the defaults); with `confidence`, `(starts, confidences)`."
-    edges, S = self.section_scores(kernel)
+    edges, S = self.section_scores(kernel, short)
     score = np.max(np.stack(list(S.values())), 0)
     # a peak is the largest score within `kernel` seconds each side: a box kernel's response to one change
     # falls off linearly over `kernel` seconds, and its shoulders must not count as changes of their own
