@@ -26,7 +26,9 @@ from .engine import Engine, Event, audio_target, check_engine_options, to_pil, s
 __all__ = ['EASINGS', 'QUALITY', 'RENDER_COST', 'check_fps', 'frame_times', 'ease', 'frame_plan', 'cumulative', 'Motion',
            'as_motion', 'affine_theta', 'drift_theta', 'warp', 'pulse_envelope', 'pulse_theta', 'ffmpeg_exe',
            'VideoWriter', 'probe_video', 'storyboard', 'RunFolder', 'render_frames', 'frame_jumps', 'Budget',
-           'as_budget', 'keyframe_budgets', 'VideoPlan', 'plan_video', 'optimise_keyframes', 'render_video', 'video']
+           'as_budget', 'keyframe_budgets', 'VideoPlan', 'plan_video', 'optimise_keyframes', 'render_video', 'video',
+           'chunk_ranges', 'section_keyframes', 'frame_ranges', 'summarise_keyframes', 'render_segment',
+           'join_segments']
 
 # %% ../nbs/06_video.ipynb #f97d934a
 def check_fps(fps) -> Fraction:
@@ -191,6 +193,10 @@ def ffmpeg_exe() -> str:
     import imageio_ffmpeg
     return imageio_ffmpeg.get_ffmpeg_exe()
 
+def _audio_input(audio, start: float, duration: float | None) -> list[str]:
+    "ffmpeg arguments that open `audio` from `start` for `duration` seconds."
+    return ["-ss", f"{max(start, 0.0):.6f}", *(["-t", f"{duration:.6f}"] if duration is not None else []), "-i", str(audio)]
+
 class VideoWriter:
     "Stream frames into an H.264 + AAC file; use as a context manager (a failure kills ffmpeg)."
     def __init__(self, path,                  # the file ffmpeg writes (use a temporary name; see `atomic_output`)
@@ -204,10 +210,7 @@ class VideoWriter:
         if self.w % 2 or self.h % 2: raise ParameterError(f"video size {size} must be even for yuv420p")
         cmd = [ffmpeg_exe(), "-y", "-hide_banner", "-loglevel", "error", "-nostdin",
                "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{self.w}x{self.h}", "-framerate", str(self.fps), "-i", "pipe:0"]
-        if audio is not None:
-            cmd += ["-ss", f"{max(audio_start, 0.0):.6f}"]
-            if audio_duration is not None: cmd += ["-t", f"{audio_duration:.6f}"]
-            cmd += ["-i", str(audio), "-map", "0:v:0", "-map", "1:a:0", "-c:a", "aac", "-b:a", "192k"]
+        if audio is not None: cmd += [*_audio_input(audio, audio_start, audio_duration), "-map", "0:v:0", "-map", "1:a:0", "-c:a", "aac", "-b:a", "192k"]
         cmd += ["-c:v", "libx264", "-preset", preset, "-crf", str(crf), "-pix_fmt", "yuv420p",
                 "-fps_mode", "cfr", "-r", str(self.fps), "-movflags", "+faststart", "-f", "mp4", str(self.path)]
         self._err = tempfile.TemporaryFile()
@@ -392,7 +395,7 @@ class RunFolder:
         except OSError as e: raise OutputError(f"run folder {self.path}: can't create it ({e.strerror}); choose another run_dir") from None
         check_writable(self.params_file)
         for p in self.path.glob("*"):   # starting over: forget what an earlier render left
-            if re.fullmatch(r"(keyframe|optimiser)_\d{4}\.(pt|png)|keyframes\.json|audio\.wav|params\.json|\..*\.part.*", p.name): p.unlink()
+            if re.fullmatch(r"(keyframe|optimiser)_\d{4}\.(pt|png)|segment_\d{4}\.mp4|segments\.txt|keyframes\.json|audio\.wav|params\.json|\..*\.part.*", p.name): p.unlink()
         if "seed_used" not in params:
             params["seed_used"] = params.get("seed") if params.get("seed") is not None else int.from_bytes(os.urandom(4), "little") >> 1
         self._write(self.params_file, lambda p: p.write_text(json.dumps(params, indent=1)))
@@ -644,7 +647,7 @@ class VideoPlan:
     fps: Fraction             # frames per second, exact
     boundaries: np.ndarray    # keyframe times in seconds: 0, every segment boundary, the end
     steps: list               # planned optimisation steps of each keyframe
-    why: list                 # why each keyframe got its budget: first, section, warm or fixed
+    why: list                 # why each keyframe got its budget: first, section, chunk, warm or fixed
     patience: int             # early stop window in steps (0: every keyframe runs its whole budget)
     tolerance: float          # early stop: relative improvement per window below which a keyframe has settled
     prompts: list             # per keyframe, the prompts that join its audio target
@@ -657,12 +660,15 @@ class VideoPlan:
     params: dict              # what the keyframes depend on: saved in the run folder, compared on resume
     storyboard: Path | None   # the storyboard file (None: none)
     embeds: torch.Tensor | None = None # each segment's Wav2CLIP embedding, once something needed it
+    chunks: list | None = None # (first, stop) keyframe ranges optimised independently; None: one chain
     seed: int | None = None   # the seed used, known once `open` has read or written the run folder
 
     @property
     def n_keyframes(self) -> int: return len(self.boundaries)
     @property
     def cost(self) -> float: return sum(self.steps) + RENDER_COST * len(self.times)   # the job in steps, for progress
+    @property
+    def frame_ranges(self) -> list: return frame_ranges(len(self.times), len(self.chunks or [None]))   # one per chunk
 
     def open(self, resume: bool = True) -> VideoPlan:
         "Create or check the run folder (other parameters there: `ResumeError`) and note the seed used; returns the plan."
@@ -692,6 +698,7 @@ def plan_video(song,                          # a `Song` (see `load_song`, `demo
                loudness_steps: bool = False,  # scale each keyframe's budget 0.5×..1.5× with its segment's loudness
                storyboard_path=True,          # True: `<out stem>.storyboard.png` beside the video; a path; or None
                batch: int = 8,                # frames decoded at once
+               chunks=None,                   # None: one chain of keyframes; "sections" or N: chunks made independently
                **engine_options               # `ENGINE_DEFAULTS` options: cutn, lr, optimiser, precision, init, ...
               ) -> VideoPlan:
     "Check every parameter and decide the render (`video`'s arguments but the callbacks); nothing is written yet."
@@ -715,9 +722,13 @@ def plan_video(song,                          # a `Song` (see `load_song`, `demo
     times = frame_times(song.duration, fps)
     if len(times) == 0: raise ParameterError(f"duration {song.duration:.3f} s is shorter than one frame at {fps} fps")
     plists = _prompt_lists(prompts, boundaries, whole, offset=start or 0.0)
-    embeds = None if fixed or budget.spread <= 0 else _embed_segments(song, models, boundaries)
+    cuts = section_keyframes(boundaries, _sections(whole, start)) if chunks == "sections" else ()
+    ranges = None if chunks is None else chunk_ranges(len(boundaries), chunks, cuts)
+    embeds = _embed_segments(song, models, boundaries) if ranges or not (fixed or budget.spread <= 0) else None
     if fixed: planned, why = [int(iterations_per_keyframe)] * len(boundaries), ["fixed"] * len(boundaries)
     else: planned, why = keyframe_budgets(budget, boundaries, embeds, _sections(whole, start) if budget.cuts else ())
+    for first, _ in (ranges or [])[1:]:   # a chunk starts from scratch: the long run of a section start
+        if not fixed and why[first] == "warm": planned[first], why[first] = budget.first, "chunk"
     steps = _iterations(song, boundaries, planned, loudness_steps)
     patience = 0 if fixed else budget.patience
     sb = None if storyboard_path is None else (out.with_name(f"{out.stem}.storyboard.png") if storyboard_path is True else check_writable(storyboard_path))
@@ -727,9 +738,9 @@ def plan_video(song,                          # a `Song` (see `load_song`, `demo
                   size=size, boundaries=boundaries.tolist(), steps=steps, why=why,
                   budget=None if fixed else dataclasses.asdict(budget), prompts=plists,
                   drift=dict(zoom=motion.zoom, rotate=motion.rotate, translate=motion.translate),
-                  seed=seed, engine=options)
+                  seed=seed, engine=options, **({} if ranges is None else dict(chunks=ranges)))
     return VideoPlan(song, out, run, size, fps, boundaries, steps, why, patience, 0.0 if fixed else budget.tolerance, plists,
-                     times, motion, easing, pace, int(batch), options, params, sb, embeds)
+                     times, motion, easing, pace, int(batch), options, params, sb, embeds, ranges)
 
 # %% ../nbs/06_video.ipynb #9d5691a2
 class _Sheet:
@@ -875,9 +886,67 @@ def video(song,                             # a `Song` (see `load_song`, `demo_s
 def _render(plan: VideoPlan, models, callback=None) -> Path:
     "Both phases, as `run_job` runs a job."
     t0, before = time.perf_counter(), plan.run.finished()
-    records = optimise_keyframes(plan, models, callback)
-    render_video(plan, models, callback)
+    if plan.chunks is None:
+        records = optimise_keyframes(plan, models, callback)
+        render_video(plan, models, callback)
+    else:   # the chunks one after another here; `metamusic.batch.cluster_video` spreads them over workers
+        for first, stop in plan.chunks: records = optimise_keyframes(plan, models, callback, first, stop)
+        join_segments(plan, [render_segment(plan, models, part, callback) for part in range(len(plan.frame_ranges))])
     ran = sum(r["steps"] for r in records)
     logger.info("video %s: %d keyframes (%d optimised now), %d steps (%.1f per second of music), %d frames in %.1f s", plan.out,
                 plan.n_keyframes, plan.n_keyframes - before, ran, ran / plan.song.duration, len(plan.times), time.perf_counter() - t0)
+    return plan.out
+
+# %% ../nbs/06_video.ipynb #7435642a
+def chunk_ranges(n_keyframes: int,  # keyframes in the plan (the last one closes the song)
+                 chunks,            # "sections", or an integer: a chunk every `chunks` keyframes
+                 sections=()        # keyframes at which a section starts
+                ) -> list[tuple[int, int]]:
+    "`(first, stop)` keyframe ranges of the chunks; the closing keyframe never starts one."
+    if chunks == "sections": starts = sorted({0, *(int(k) for k in sections if 0 < k < n_keyframes - 1)})
+    elif isinstance(chunks, (int, np.integer)) and not isinstance(chunks, bool) and chunks >= 1: starts = list(range(0, max(n_keyframes - 1, 1), int(chunks)))
+    else: raise ParameterError(f"chunks must be 'sections' or a positive number of keyframes per chunk, got {chunks!r}")
+    return list(zip(starts, starts[1:] + [n_keyframes]))
+
+def section_keyframes(boundaries, sections) -> list[int]:
+    "The keyframe nearest each section change (never the first or the closing one), as `keyframe_budgets` finds them."
+    b = np.asarray(boundaries, dtype=np.float64)
+    ks = {int(np.argmin(np.abs(b[:-1] - s))) for s in sections if 0 < s < b[-1]}
+    return sorted(k for k in ks if k > 0)
+
+def frame_ranges(n_frames: int, parts: int) -> list[tuple[int, int]]:
+    "`parts` contiguous `(first, stop)` frame ranges of near-equal length."
+    cuts = np.linspace(0, n_frames, max(1, min(parts, n_frames)) + 1).round().astype(int)
+    return [(int(a), int(b)) for a, b in zip(cuts[:-1], cuts[1:])]
+
+# %% ../nbs/06_video.ipynb #1ae71db1
+def summarise_keyframes(plan: VideoPlan) -> list[dict]:
+    "Rewrite `keyframes.json` and the storyboard from the keyframes in the run folder (made here or elsewhere); their records."
+    sheet = _Sheet(plan)
+    sheet.write()
+    return sheet.ordered()
+
+def render_segment(plan: VideoPlan, # an opened, chunked plan whose keyframes are all finished
+                   models,          # the `Models` it was planned with
+                   part: int,       # which of `plan.frame_ranges`
+                   callback=None    # callback(event) for every frame
+                  ) -> Path:
+    "Phase 2 of one frame range: its frames encoded, without sound, as `segment_NNNN.mp4` in the run folder."
+    first, stop = plan.frame_ranges[part]
+    path = plan.run.file("segment", part, "mp4")
+    with atomic_output(path) as tmp, VideoWriter(tmp, plan.size, plan.fps) as writer:
+        _write_frames(plan, models, writer, first, stop, callback)
+    return path
+
+def join_segments(plan: VideoPlan, paths) -> Path:
+    "Join the segments into `plan.out` without re-encoding, muxing the audio of the rendered span once; the segments are removed."
+    audio, offset = _audio_source(plan.song, plan.run)
+    listing = plan.run.path / "segments.txt"   # ffmpeg's concat list; names are relative to it
+    listing.write_text("".join(f"file '{Path(p).name}'\n" for p in paths))
+    with atomic_output(plan.out) as tmp:
+        code, _, err = _run_ffmpeg(["-y", "-loglevel", "error", "-f", "concat", "-safe", "0", "-i", str(listing),
+                                    *_audio_input(audio, offset, plan.song.duration), "-map", "0:v:0", "-map", "1:a:0",
+                                    "-c:v", "copy", "-c:a", "aac", "-b:a", "192k", "-movflags", "+faststart", "-f", "mp4", str(tmp)], "join")
+        if code != 0: raise OutputError(f"{plan.out}: joining {len(paths)} segments failed: {err.strip()[-500:] or 'no message'}")
+    for p in [*paths, listing]: Path(p).unlink()
     return plan.out
