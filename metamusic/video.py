@@ -778,6 +778,7 @@ class _Sheet:
                            title=self.title, notes=notes)
         with atomic_output(p.storyboard) as tmp: sheet.save(tmp, format="PNG")
 
+# %% ../nbs/06_video.ipynb #a31251ab
 def _keyframe_targets(plan: VideoPlan, k: int) -> list:
     "Keyframe `k`'s targets: its segment's sound (the closing keyframe: the last segment's) and the prompts of its time."
     seg = min(k, plan.n_keyframes - 2)
