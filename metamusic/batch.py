@@ -9,15 +9,17 @@ from __future__ import annotations
 import contextlib, dataclasses, heapq, os, socket, time
 from pathlib import Path
 from typing import Callable
+from fastcore.basics import patch
 from .core import MetamusicError, ParameterError, logger
 from .models import load_models
 from .audio import load_song, demo_song
 from .picture import picture
-from .video import video, RunFolder
+from .video import (video, RunFolder, VideoPlan, plan_video, optimise_keyframes, render_segment,
+                             join_segments, summarise_keyframes)
 
 # %% auto #0
 __all__ = ['INSTALL_HINT', 'KINDS', 'ClusterError', 'import_ray', 'BatchJob', 'batch_jobs', 'JobResult', 'render_job',
-           'BatchEvent', 'local_only', 'render_batch', 'batch_time']
+           'BatchEvent', 'local_only', 'render_batch', 'ChunkEvent', 'cluster_video', 'batch_time', 'chunked_time']
 
 # %% ../nbs/06a_batch.ipynb #9a1aba44
 class ClusterError(MetamusicError):
@@ -258,17 +260,17 @@ def _connect(ray, address, workers, threads):
                            f"'ray start --head' on its head node and give its address, or use 'local' for a cluster on this machine") from None
     return True
 
-def _plan(ray, jobs, workers, gpus_per_worker, threads):
+def _plan(ray, n_jobs, workers, gpus_per_worker, threads):
     "How many workers, and the GPUs each takes: one per GPU when the cluster has GPUs, else one per `threads` CPUs."
     res = ray.cluster_resources()
     gpus = (1 if res.get("GPU", 0) >= 1 else 0) if gpus_per_worker is None else gpus_per_worker
     if workers is None:
         workers = int(res.get("GPU", 0) // gpus) if gpus else int(res.get("CPU", 1) // max(1, threads or 1))
-    return max(1, min(int(workers), len(jobs))), gpus
+    return max(1, min(int(workers), n_jobs)), gpus
 
 # %% ../nbs/06a_batch.ipynb #56639c2a
 def _render_ray(ray, jobs, tally, models, workers, gpus_per_worker, threads, retries, poll):
-    n, gpus = _plan(ray, jobs, workers, gpus_per_worker, threads)
+    n, gpus = _plan(ray, len(jobs), workers, gpus_per_worker, threads)
     Actor = ray.remote(num_gpus=gpus, num_cpus=threads or 1, max_restarts=retries, max_task_retries=retries)(_Worker)
     device = "cuda" if gpus else "cpu"
     board = ray.remote(num_cpus=0)(_Board).remote()
@@ -341,6 +343,124 @@ def render_batch(jobs,                           # `BatchJob`s (see `batch_jobs`
     tally.emit("end")
     return tally.results
 
+# %% ../nbs/06a_batch.ipynb #35627a72
+@dataclasses.dataclass
+class ChunkEvent:
+    "A step of a video rendered across workers."
+    phase: str             # "keyframes" (phase 1), "frames" (phase 2), "join" or "end"
+    part: int              # the chunk or frame range (-1: the whole video)
+    parts: int             # chunks or frame ranges in this phase
+    desc: str = ""         # what the worker is doing ("keyframe 5/17", "frame 30/96")
+    pid: int | None = None # the worker process
+    line: str = ""         # the event as one line of text
+
+class _Post:
+    "A `video` callback that posts a worker's progress on a part to the board, at most every `every` seconds."
+    def __init__(self, board, phase: str, part: int, every: float):
+        self.board, self.phase, self.part, self.every, self.last = board, phase, part, every, 0.0
+        board.post.remote((phase, part), dict(desc="starting", pid=os.getpid()))
+
+    def __call__(self, ev):
+        now = time.perf_counter()
+        if now - self.last >= self.every:
+            self.last = now
+            self.board.post.remote((self.phase, self.part), dict(desc=getattr(ev, "desc", "") or "", pid=os.getpid()))
+
+@patch
+def plan(self: _Worker, song: str, out: str, options: dict, resume: bool) -> VideoPlan:
+    "Plan a chunked video where the models are, and open its run folder."
+    if self.error is not None: raise self.error
+    return plan_video(_load(song), self.models, out, **options).open(resume)
+
+@patch
+def keyframes(self: _Worker, plan: VideoPlan, part: int, board, every: float) -> int:
+    "Phase 1 of chunk `part`: its keyframes, resumed from the run folder."
+    optimise_keyframes(plan, self.models, _Post(board, "keyframes", part, every), *plan.chunks[part])
+    return os.getpid()
+
+@patch
+def segment(self: _Worker, plan: VideoPlan, part: int, board, every: float) -> str:
+    "Phase 2 of frame range `part`: its silent segment in the run folder."
+    return str(render_segment(plan, self.models, part, _Post(board, "frames", part, every)))
+
+# %% ../nbs/06a_batch.ipynb #e82317de
+def _spread(ray, actors, board, method: str, plan: VideoPlan, plan_ref, parts: int, poll: float, emit, song: str) -> list:
+    "Run `method` for parts 0..parts-1, each on the next free worker; results in order, or a `ClusterError` naming the part."
+    phase = "keyframes" if method == "keyframes" else "frames"
+    todo, running, idle, results, seen = list(range(parts)), {}, list(actors), [None] * parts, {}
+    while todo or running:
+        while idle and todo:
+            i, a = todo.pop(0), idle.pop(0)
+            running[getattr(a, method).remote(plan_ref, i, board, min(poll / 2, 5.0))] = (i, a)
+        ready, _ = ray.wait(list(running), num_returns=1, timeout=poll)
+        for ref in ready:
+            i, a = running.pop(ref)
+            try: results[i] = ray.get(ref)
+            except (ray.exceptions.RayActorError, ray.exceptions.RayTaskError) as e:
+                what = f"chunk {i} (keyframes {plan.chunks[i][0]}..{plan.chunks[i][1] - 1})" if phase == "keyframes" else f"frame range {i}"
+                raise ClusterError(f"{song}: {what} failed: {' '.join(str(e).split())[-300:]}. The finished keyframes stay in "
+                                   f"{plan.run.path}; the same call resumes from them") from None
+            idle.append(a)
+        states = ray.get(board.read.remote())
+        for i, _ in running.values():
+            st = states.get((phase, i))
+            if st is not None and seen.get(i) != st: seen[i] = st; emit(phase, i, parts, st["desc"], st["pid"])
+    return results
+
+class _Emit:
+    "Turns a step into a `ChunkEvent` for `callback`, or its line for the logger."
+    def __init__(self, callback): self.callback = callback
+    def __call__(self, phase: str, part: int, parts: int, desc: str = "", pid: int | None = None):
+        line = (f"video: {phase} {part + 1}/{parts}" + (f" {desc}" if desc else "") + (f" (pid {pid})" if pid else "")) if part >= 0 else f"video: {desc}"
+        ev = ChunkEvent(phase, part, parts, desc, pid, line)
+        if self.callback is None: logger.info("%s", line)
+        else: self.callback(ev)
+
+# %% ../nbs/06a_batch.ipynb #fdfbff53
+def cluster_video(song,                           # a song file every worker can read, or "demo"
+                  out="video.mp4",                # the video file, on storage this process can write
+                  models: dict | None = None,     # `load_models` arguments for every worker: vqgan, clip, weights_dir, untrained
+                  chunks="sections",              # "sections", or a chunk every this many keyframes (see `video`)
+                  ray_address: str = "local",     # "local": a Ray cluster on this machine; "auto"; or a cluster's address
+                  workers: int | None = None,     # Ray workers (default: one per GPU, else one per `threads` CPUs)
+                  gpus_per_worker: float | None = None, # default: 1 when the cluster has GPUs, else 0
+                  threads: int | None = 1,        # torch threads (and CPUs reserved) per Ray worker
+                  retries: int = 3,               # times a dead worker is restarted and its task run again
+                  resume: bool = True,            # continue the render in the run folder; False starts over
+                  poll: float = 10.0,             # seconds between progress reports
+                  callback: Callable | None = None, # callback(ChunkEvent); default: lines to the `metamusic` logger
+                  **options                       # `video`'s options: fps, size, segments, quality, seed, run_dir (shared!) ...
+                 ) -> Path:
+    "Render one video with its chunks and frame ranges spread over Ray workers: the frames of `video(..., chunks=)` here."
+    song = "demo" if str(song) == "demo" and not Path(song).exists() else str(Path(song).expanduser().absolute())
+    out = str(Path(out).expanduser().absolute())
+    if not isinstance(retries, int) or retries < 0: raise ParameterError(f"retries must be an integer >= 0, got {retries!r}")
+    ray, emit, t0 = import_ray(), _Emit(callback), time.perf_counter()
+    started = _connect(ray, ray_address, workers, threads)
+    try:
+        n, gpus = _plan(ray, 1 << 30, workers, gpus_per_worker, threads)
+        Actor = ray.remote(num_gpus=gpus, num_cpus=threads or 1, max_restarts=retries, max_task_retries=retries)(_Worker)
+        board = ray.remote(num_cpus=0)(_Board).remote()
+        actors = [Actor.remote(dict(models or {}), threads, "cuda" if gpus else "cpu") for _ in range(n)]
+        try:
+            try: plan = ray.get(actors[0].plan.remote(song, out, {**options, "chunks": chunks}, resume))
+            except ray.exceptions.RayTaskError as e:   # a bad song or parameter: its own error, as `video` raises it here
+                if isinstance(getattr(e, "cause", None), MetamusicError): raise e.cause from None
+                raise
+            emit("keyframes", -1, len(plan.chunks), f"{plan.n_keyframes} keyframes in {len(plan.chunks)} chunks on {n} workers")
+            plan_ref = ray.put(plan)   # sent once to the object store, not with every task
+            _spread(ray, actors, board, "keyframes", plan, plan_ref, len(plan.chunks), poll, emit, song)
+            summarise_keyframes(plan)
+            paths = _spread(ray, actors, board, "segment", plan, plan_ref, len(plan.frame_ranges), poll, emit, song)
+        finally:
+            for a in actors + [board]: ray.kill(a, no_restart=True)
+        emit("join", -1, 1, f"joining {len(paths)} segments and muxing the audio")
+        join_segments(plan, paths)
+        emit("end", -1, 1, f"{out} in {time.perf_counter() - t0:.1f} s")
+        return plan.out
+    finally:
+        if started: ray.shutdown()
+
 # %% ../nbs/06a_batch.ipynb #ed8302f9
 def batch_time(job_seconds,           # seconds each job takes on one worker, in batch order
                workers: int,          # workers running at once
@@ -351,3 +471,13 @@ def batch_time(job_seconds,           # seconds each job takes on one worker, in
     free = [0.0] * int(workers)
     for t in job_seconds: heapq.heapreplace(free, free[0] + float(t))
     return startup + max(free)
+
+# %% ../nbs/06a_batch.ipynb #7a03c2d7
+def chunked_time(chunk_seconds,      # seconds each chunk's keyframes take on one worker
+                 range_seconds,      # seconds each frame range takes on one worker
+                 workers: int,       # workers running at once
+                 join: float = 0.0,  # seconds of the join and mux (serial, here)
+                 startup: float = 0.0 # seconds before the first chunk starts
+                ) -> float:
+    "Predicted wall time of a video rendered across `workers`: phase 1, then phase 2, then the join."
+    return startup + batch_time(chunk_seconds, workers) + batch_time(range_seconds, workers) + join

@@ -9,11 +9,13 @@ from __future__ import annotations
 import dataclasses, hashlib, json, math, os, re, shutil, subprocess, tempfile, time
 from dataclasses import dataclass, field
 from fractions import Fraction
+from functools import partial
 from pathlib import Path
 from typing import Callable
 import numpy as np
 import torch
 import torch.nn.functional as F
+from fastcore.meta import delegates
 from PIL import Image, ImageDraw
 from .core import (MetamusicError, ParameterError, OutputError, ResumeError, logger, seed_everything,
                             snap_size, check_writable, atomic_output, run_job)
@@ -24,7 +26,9 @@ from .engine import Engine, Event, audio_target, check_engine_options, to_pil, s
 __all__ = ['EASINGS', 'QUALITY', 'RENDER_COST', 'check_fps', 'frame_times', 'ease', 'frame_plan', 'cumulative', 'Motion',
            'as_motion', 'affine_theta', 'drift_theta', 'warp', 'pulse_envelope', 'pulse_theta', 'ffmpeg_exe',
            'VideoWriter', 'probe_video', 'storyboard', 'RunFolder', 'render_frames', 'frame_jumps', 'Budget',
-           'as_budget', 'keyframe_budgets', 'video']
+           'as_budget', 'keyframe_budgets', 'VideoPlan', 'plan_video', 'optimise_keyframes', 'render_video', 'video',
+           'chunk_ranges', 'section_keyframes', 'frame_ranges', 'summarise_keyframes', 'render_segment',
+           'join_segments']
 
 # %% ../nbs/06_video.ipynb #f97d934a
 def check_fps(fps) -> Fraction:
@@ -189,6 +193,10 @@ def ffmpeg_exe() -> str:
     import imageio_ffmpeg
     return imageio_ffmpeg.get_ffmpeg_exe()
 
+def _audio_input(audio, start: float, duration: float | None) -> list[str]:
+    "ffmpeg arguments that open `audio` from `start` for `duration` seconds."
+    return ["-ss", f"{max(start, 0.0):.6f}", *(["-t", f"{duration:.6f}"] if duration is not None else []), "-i", str(audio)]
+
 class VideoWriter:
     "Stream frames into an H.264 + AAC file; use as a context manager (a failure kills ffmpeg)."
     def __init__(self, path,                  # the file ffmpeg writes (use a temporary name; see `atomic_output`)
@@ -202,10 +210,7 @@ class VideoWriter:
         if self.w % 2 or self.h % 2: raise ParameterError(f"video size {size} must be even for yuv420p")
         cmd = [ffmpeg_exe(), "-y", "-hide_banner", "-loglevel", "error", "-nostdin",
                "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{self.w}x{self.h}", "-framerate", str(self.fps), "-i", "pipe:0"]
-        if audio is not None:
-            cmd += ["-ss", f"{max(audio_start, 0.0):.6f}"]
-            if audio_duration is not None: cmd += ["-t", f"{audio_duration:.6f}"]
-            cmd += ["-i", str(audio), "-map", "0:v:0", "-map", "1:a:0", "-c:a", "aac", "-b:a", "192k"]
+        if audio is not None: cmd += [*_audio_input(audio, audio_start, audio_duration), "-map", "0:v:0", "-map", "1:a:0", "-c:a", "aac", "-b:a", "192k"]
         cmd += ["-c:v", "libx264", "-preset", preset, "-crf", str(crf), "-pix_fmt", "yuv420p",
                 "-fps_mode", "cfr", "-r", str(self.fps), "-movflags", "+faststart", "-f", "mp4", str(self.path)]
         self._err = tempfile.TemporaryFile()
@@ -390,7 +395,7 @@ class RunFolder:
         except OSError as e: raise OutputError(f"run folder {self.path}: can't create it ({e.strerror}); choose another run_dir") from None
         check_writable(self.params_file)
         for p in self.path.glob("*"):   # starting over: forget what an earlier render left
-            if re.fullmatch(r"(keyframe|optimiser)_\d{4}\.(pt|png)|keyframes\.json|audio\.wav|params\.json|\..*\.part.*", p.name): p.unlink()
+            if re.fullmatch(r"(keyframe|optimiser)_\d{4}\.(pt|png)|segment_\d{4}\.mp4|segments\.txt|keyframes\.json|audio\.wav|params\.json|\..*\.part.*", p.name): p.unlink()
         if "seed_used" not in params:
             params["seed_used"] = params.get("seed") if params.get("seed") is not None else int.from_bytes(os.urandom(4), "little") >> 1
         self._write(self.params_file, lambda p: p.write_text(json.dumps(params, indent=1)))
@@ -402,20 +407,21 @@ class RunFolder:
     def _write(self, path, fn):
         with atomic_output(path) as tmp: fn(tmp)
 
-    def finished(self) -> int:
-        "How many keyframes (0, 1, 2, ...) are finished, with the newest one's engine state present."
-        k = 0
-        while self.file("keyframe", k).exists(): k += 1
-        while k > 0 and not self.file("optimiser", k - 1).exists(): k -= 1
+    def finished(self, first: int = 0, stop: int | None = None) -> int:
+        "Where keyframes `first, first+1, ...` (up to `stop`) are finished to, with the newest one's engine state present."
+        k = first
+        while (stop is None or k < stop) and self.file("keyframe", k).exists(): k += 1
+        while k > first and not self.file("optimiser", k - 1).exists(): k -= 1
         return k
 
-    def save_keyframe(self, k: int, keyframe: dict, engine_state: dict, image: Image.Image | None = None):
+    def save_keyframe(self, k: int, keyframe: dict, engine_state: dict, image: Image.Image | None = None,
+                      keep_previous: bool = False): # keep keyframe k-1's engine state (it ends a range that another process made)
         "Save keyframe `k` (engine state first, the keyframe file last: it marks `k` finished), then drop older state."
         self._write(self.file("optimiser", k), lambda p: torch.save(engine_state, p))
         if image is not None: self._write(self.file("keyframe", k, "png"), lambda p: image.save(p, format="PNG"))
         self._write(self.file("keyframe", k), lambda p: torch.save(keyframe, p))
         old = self.file("optimiser", k - 1)
-        if k > 0 and old.exists(): old.unlink()
+        if k > 0 and old.exists() and not keep_previous: old.unlink()
 
     def load(self, kind: str, k: int) -> dict:
         "Load a saved `keyframe` or `optimiser` file."
@@ -630,36 +636,72 @@ def _probe_writable(path) -> Path:
     except OSError as e: raise OutputError(f"{path}: can't write in {path.parent} ({e.strerror}); choose another output path") from None
     return path
 
-# %% ../nbs/06_video.ipynb #03a6448f
-def video(song,                          # a `Song` (see `load_song`, `demo_song`)
-          models,                        # `Models` from `load_models`
-          out="video.mp4",               # the video file to write (.mp4)
-          fps=30,                        # frames per second of the video (any rate: 24, 25, 29.97, 30, 60 ...)
-          size=(512, 512),               # (width, height); multiples of the VQGAN factor
-          segments=None,                 # keyframe segments: None (a boundary every 2nd beat, ≤ 4 s), a strategy name,
-                                         # a dict of `song.segments` options, or contiguous (start, end) pairs
-          quality="standard",            # keyframe budgets: "draft", "standard", "high" (`QUALITY`), a `Budget` or a dict
-          iterations_per_keyframe: int | None = None, # a fixed budget instead: this many steps for every keyframe, no early stop
-          prompts=None,                  # extra prompts: "text:weight|...", a timed schedule (text, .txt/.csv/.lrc file,
-                                         # `PromptSchedule`; seconds of `song`) or Targets/images for every keyframe
-          motion=None,                   # `Motion`, a dict of its settings, None (gentle) or False (none)
-          seed: int | None = None,       # None: a random seed, saved in the run folder so a resume reuses it
-          start: float | None = None,    # render the excerpt from this second of the song...
-          duration: float | None = None, # ... lasting this many seconds (default: to the end)
-          run_dir=None,                  # run folder (default `<out stem>.run` beside `out`)
-          resume: bool = True,           # continue a render with the same parameters; False starts over
-          callback: Callable | None = None, # callback(event) for every step and frame; returning False stops
-          preview: bool | None = None,   # live preview in notebooks (None: when in one)
-          easing: str = "smooth",        # interpolation between keyframes: "smooth", "cosine", "linear"
-          pace: str = "time",            # "time", or "onsets": change follows the onset strength within each segment
-          loudness_steps: bool = False,  # scale each keyframe's budget 0.5×..1.5× with its segment's loudness
-          storyboard_path=True,          # True: `<out stem>.storyboard.png` beside the video; a path; or None
-          batch: int = 8,                # frames decoded at once
-          progress: bool = True,         # progress bar outside notebooks
-          **engine_options               # `ENGINE_DEFAULTS` options: cutn, lr, optimiser, precision, init, ...
-         ) -> Path | None:
-    "Render `song` as a music video at `out`; returns its path (None when a callback stopped it; run again to resume)."
-    # --- everything is checked before any work
+# %% ../nbs/06_video.ipynb #3b0c8b65
+@dataclass
+class VideoPlan:
+    "Everything a render will do, checked and decided before any work (made by `plan_video`)."
+    song: Song                # the span to render (an excerpt when `start` or `duration` was given)
+    out: Path                 # the video file
+    run: RunFolder            # where finished keyframes are kept, so that a render resumes
+    size: tuple               # (width, height) in pixels, multiples of the VQGAN factor
+    fps: Fraction             # frames per second, exact
+    boundaries: np.ndarray    # keyframe times in seconds: 0, every segment boundary, the end
+    steps: list               # planned optimisation steps of each keyframe
+    why: list                 # why each keyframe got its budget: first, section, chunk, warm or fixed
+    patience: int             # early stop window in steps (0: every keyframe runs its whole budget)
+    tolerance: float          # early stop: relative improvement per window below which a keyframe has settled
+    prompts: list             # per keyframe, the prompts that join its audio target
+    times: np.ndarray         # the time each frame shows
+    motion: Motion            # camera drift (latents) and pulse (frames)
+    easing: str               # interpolation between keyframes (`EASINGS`)
+    pace: str                 # "time" or "onsets"
+    batch: int                # frames decoded at once
+    options: dict             # engine options, checked
+    params: dict              # what the keyframes depend on: saved in the run folder, compared on resume
+    storyboard: Path | None   # the storyboard file (None: none)
+    embeds: torch.Tensor | None = None # each segment's Wav2CLIP embedding, once something needed it
+    chunks: list | None = None # (first, stop) keyframe ranges optimised independently; None: one chain
+    seed: int | None = None   # the seed used, known once `open` has read or written the run folder
+
+    @property
+    def n_keyframes(self) -> int: return len(self.boundaries)
+    @property
+    def cost(self) -> float: return sum(self.steps) + RENDER_COST * len(self.times)   # the job in steps, for progress
+    @property
+    def frame_ranges(self) -> list: return frame_ranges(len(self.times), len(self.chunks or [None]))   # one per chunk
+
+    def open(self, resume: bool = True) -> VideoPlan:
+        "Create or check the run folder (other parameters there: `ResumeError`) and note the seed used; returns the plan."
+        self.seed = int(self.run.open(self.params, resume)["seed_used"])
+        for p in self.out.parent.glob(f".{self.out.stem}.*.part*"): p.unlink()   # left beside the target by a killed render
+        return self
+
+# %% ../nbs/06_video.ipynb #aebe4dcc
+def plan_video(song,                          # a `Song` (see `load_song`, `demo_song`)
+               models,                        # `Models` from `load_models`
+               out="video.mp4",               # the video file to write (.mp4)
+               fps=30,                        # frames per second of the video (any rate: 24, 25, 29.97, 30, 60 ...)
+               size=(512, 512),               # (width, height); multiples of the VQGAN factor
+               segments=None,                 # keyframe segments: None (a boundary every 2nd beat, ≤ 4 s), a strategy name,
+                                              # a dict of `song.segments` options, or contiguous (start, end) pairs
+               quality="standard",            # keyframe budgets: "draft", "standard", "high" (`QUALITY`), a `Budget` or a dict
+               iterations_per_keyframe: int | None = None, # a fixed budget instead: this many steps for every keyframe, no early stop
+               prompts=None,                  # extra prompts: "text:weight|...", a timed schedule (text, .txt/.csv/.lrc file,
+                                              # `PromptSchedule`; seconds of `song`) or Targets/images for every keyframe
+               motion=None,                   # `Motion`, a dict of its settings, None (gentle) or False (none)
+               seed: int | None = None,       # None: a random seed, saved in the run folder so a resume reuses it
+               start: float | None = None,    # render the excerpt from this second of the song...
+               duration: float | None = None, # ... lasting this many seconds (default: to the end)
+               run_dir=None,                  # run folder (default `<out stem>.run` beside `out`)
+               easing: str = "smooth",        # interpolation between keyframes: "smooth", "cosine", "linear"
+               pace: str = "time",            # "time", or "onsets": change follows the onset strength within each segment
+               loudness_steps: bool = False,  # scale each keyframe's budget 0.5×..1.5× with its segment's loudness
+               storyboard_path=True,          # True: `<out stem>.storyboard.png` beside the video; a path; or None
+               batch: int = 8,                # frames decoded at once
+               chunks=None,                   # None: one chain of keyframes; "sections" or N: chunks made independently
+               **engine_options               # `ENGINE_DEFAULTS` options: cutn, lr, optimiser, precision, init, ...
+              ) -> VideoPlan:
+    "Check every parameter and decide the render (`video`'s arguments but the callbacks); nothing is written yet."
     out = _probe_writable(out)
     if out.suffix.lower() not in (".mp4", ".m4v", ".mov"): raise ParameterError(f"out {out.name}: the video is H.264 + AAC in an .mp4 (or .mov) file")
     fps = check_fps(fps)
@@ -674,109 +716,238 @@ def video(song,                          # a `Song` (see `load_song`, `demo_song
     if budget is not None and budget.cutn is not None and "cutn" not in engine_options: engine_options = dict(engine_options, cutn=budget.cutn)
     options = check_engine_options(engine_options)
     size = snap_size(size, models.vqgan.factor)
-    if not isinstance(song, Song): song = load_song(song)
-    whole = song
-    if start is not None or duration is not None: song = load_song(song, start=start, duration=duration)
+    whole = song if isinstance(song, Song) else load_song(song)
+    song = load_song(whole, start=start, duration=duration) if start is not None or duration is not None else whole
     boundaries = _segments(song, segments)
-    n_kf = len(boundaries)                       # one keyframe per boundary: n segments + the closing one
-    plists = _prompt_lists(prompts, boundaries, whole, offset=start or 0.0)
-    embeds = None
-    if fixed: planned, why = [int(iterations_per_keyframe)] * n_kf, ["fixed"] * n_kf
-    else:
-        if budget.spread > 0: embeds = _embed_segments(song, models, boundaries)
-        planned, why = keyframe_budgets(budget, boundaries, embeds, _sections(whole, start) if budget.cuts else ())
-    steps = _iterations(song, boundaries, planned, loudness_steps)
-    patience = 0 if fixed else budget.patience
     times = frame_times(song.duration, fps)
     if len(times) == 0: raise ParameterError(f"duration {song.duration:.3f} s is shorter than one frame at {fps} fps")
-    sb_path = None if storyboard_path is None else (out.with_name(f"{out.stem}.storyboard.png") if storyboard_path is True else check_writable(storyboard_path))
+    plists = _prompt_lists(prompts, boundaries, whole, offset=start or 0.0)
+    cuts = section_keyframes(boundaries, _sections(whole, start)) if chunks == "sections" else ()
+    ranges = None if chunks is None else chunk_ranges(len(boundaries), chunks, cuts)
+    embeds = _embed_segments(song, models, boundaries) if ranges or not (fixed or budget.spread <= 0) else None
+    if fixed: planned, why = [int(iterations_per_keyframe)] * len(boundaries), ["fixed"] * len(boundaries)
+    else: planned, why = keyframe_budgets(budget, boundaries, embeds, _sections(whole, start) if budget.cuts else ())
+    for first, _ in (ranges or [])[1:]:   # a chunk starts from scratch: the long run of a section start
+        if not fixed and why[first] == "warm": planned[first], why[first] = budget.first, "chunk"
+    steps = _iterations(song, boundaries, planned, loudness_steps)
+    patience = 0 if fixed else budget.patience
+    sb = None if storyboard_path is None else (out.with_name(f"{out.stem}.storyboard.png") if storyboard_path is True else check_writable(storyboard_path))
     run = RunFolder(run_dir if run_dir is not None else out.with_name(f"{out.stem}.run"))
     params = dict(version=2, song=dict(name=song.name, start=song.start, duration=song.duration, sha1=_sha1(song.samples)),
                   models=dict(names=getattr(models, "names", None), untrained=getattr(models, "untrained", None)),
                   size=size, boundaries=boundaries.tolist(), steps=steps, why=why,
                   budget=None if fixed else dataclasses.asdict(budget), prompts=plists,
                   drift=dict(zoom=motion.zoom, rotate=motion.rotate, translate=motion.translate),
-                  seed=seed, engine=options)
-    saved = run.open(params, resume)
-    seed0 = int(saved["seed_used"])
-    for p in out.parent.glob(f".{out.stem}.*.part*"): p.unlink()   # left beside the target by a killed render
-    total = sum(steps) + RENDER_COST * len(times)
-    info = dict(size=size, fps=float(fps), n_keyframes=n_kf, n_frames=len(times), iterations=steps, out=str(out))
-    tol = 0.0 if fixed else budget.tolerance
+                  seed=seed, engine=options, **({} if ranges is None else dict(chunks=ranges)))
+    return VideoPlan(song, out, run, size, fps, boundaries, steps, why, patience, 0.0 if fixed else budget.tolerance, plists,
+                     times, motion, easing, pace, int(batch), options, params, sb, embeds, ranges)
 
-    def job(cb):
-        t0 = time.perf_counter()
-        nonlocal embeds
-        done = run.finished()
-        images = [run.image(k) if k < done else None for k in range(n_kf)]
-        records = [_record(k, run.load("keyframe", k)) for k in range(done)]
-        eng = Engine(models, size=size, seed=seed0, **options)
-        w, h = size
-        f = models.vqgan.factor
+# %% ../nbs/06_video.ipynb #9d5691a2
+class _Sheet:
+    "Records and pictures of the finished keyframes, written as `keyframes.json` and the storyboard when one is added."
+    def __init__(self, plan: VideoPlan):
+        self.plan, self.records, self.images = plan, {}, {}
+        untrained = plan.params["models"]["untrained"]
+        untrained = f" (untrained {untrained} models)" if untrained else ""
+        self.title = f"{plan.song.name}: {plan.n_keyframes} keyframes{untrained}"
+        self.refresh()
 
-        def update_storyboard():
-            if sb_path is None: return
-            untrained = f" (untrained {models.untrained} models)" if getattr(models, "untrained", None) else ""
-            notes = [_note(records[k]) if k < len(records) else None for k in range(n_kf)]
-            sheet = storyboard(images, boundaries, tile=min(128, w), title=f"{song.name}: {n_kf} keyframes{untrained}", notes=notes)
-            with atomic_output(sb_path) as tmp: sheet.save(tmp, format="PNG")
+    def refresh(self):
+        "Read the keyframes finished since (by this process or another one working on other keyframes)."
+        run = self.plan.run
+        for k in range(self.plan.n_keyframes):
+            if k not in self.records and run.file("keyframe", k).exists():
+                self.records[k], self.images[k] = _record(k, run.load("keyframe", k)), run.image(k)
 
-        # --- phase 1: keyframes (saved one by one; a resumed run starts after the last finished one)
-        if done < n_kf and embeds is None: embeds = _embed_segments(song, models, boundaries)
-        if done > 0: eng.load_state_dict(run.load("optimiser", done - 1))
-        for k in range(done, n_kf):
-            if k > 0:
-                if k > done: eng.load_state_dict(state)   # the same operations whether or not this run resumed
-                if motion.drifts:   # start from where the camera has drifted to by this keyframe
-                    L = boundaries[k] - boundaries[k - 1]
-                    eng.set_z(warp(eng.z.detach(), drift_theta(motion, [L], w // f, h // f)))
-            seed_everything(seed0 + k)                     # keyframe k's randomness depends only on (seed, k)
-            seg = min(k, n_kf - 2)
-            targets = [audio_target(embeds[seg]), *plists[k]]
-            p0 = sum(steps[:k]) / total
-            res = eng.run(steps[k], targets=targets, callback=cb, patience=patience, tolerance=tol,
-                          info=dict(phase="optimising", keyframe=k, n_keyframes=n_kf, progress=(p0, p0 + steps[k] / total),
-                                    desc=f"keyframe {k + 1}/{n_kf}", time=float(boundaries[k]), why=why[k]))
-            if res.stopped: raise _Stopped()
-            z = eng.z.detach().cpu().clone()
-            with torch.no_grad(): zq = models.vqgan.quantize(eng.z.detach()).float().cpu()
-            state = eng.state_dict()
-            images[k] = eng.to_pil(eng.z.detach())
-            kf = dict(z=z, zq=zq, time=float(boundaries[k]), steps=res.iterations, budget=steps[k], why=why[k], stop=res.reason, loss=res.loss)
-            run.save_keyframe(k, kf, state, images[k])
-            records.append(_record(k, kf))
-            run.write_summary(records)
-            update_storyboard()
-        if done == n_kf and sb_path is not None and not sb_path.exists(): update_storyboard()
+    def add(self, k: int, keyframe: dict, image):
+        self.records[k], self.images[k] = _record(k, keyframe), image
+        self.refresh()
+        self.write()
 
-        # --- phase 2: frames, decoded in batches and streamed into ffmpeg with the audio of the rendered span
-        zqs = torch.cat([run.load("keyframe", k)["zq"] for k in range(n_kf)])
-        pace_curve = cumulative(song.onset.times, song.onset.values) if pace == "onsets" else None
-        pulse = None
-        if motion.pulses:
-            beats = np.asarray(song.beats, dtype=np.float64)
-            pulse = pulse_envelope(times, beats, (song.percussive.times, song.percussive.values), motion.decay)
-        audio, offset = _audio_source(song, run)
-        p_opt = sum(steps) / total
-        t1 = time.perf_counter()
-        with atomic_output(out) as tmp, VideoWriter(tmp, size, fps, audio=audio, audio_start=offset,
-                                                     audio_duration=song.duration) as writer:
-            for i0, frames in render_frames(eng, zqs, boundaries, times, motion, easing, pace_curve, pulse, batch):
-                writer.write(frames)
-                if cb is None: continue
-                for j in range(len(frames)):
-                    i = i0 + j
-                    ev = Event(i + 1, len(times), phase="rendering", keyframe=int(min(np.searchsorted(boundaries, times[i], "right") - 1, n_kf - 2)),
-                               n_keyframes=n_kf, frame=i, n_frames=len(times), progress=p_opt + (1 - p_opt) * (i + 1) / len(times),
-                               desc=f"frame {i + 1}/{len(times)}", elapsed=time.perf_counter() - t1,
-                               render=lambda x=frames[j:j + 1]: to_pil(x))
-                    if cb(ev) is False: raise _Stopped()
-        ran = sum(r["steps"] for r in records)
-        logger.info("video %s: %d keyframes (%d optimised now), %d steps (%.1f per second of music), %d frames in %.1f s",
-                    out, n_kf, n_kf - done, ran, ran / song.duration, len(times), time.perf_counter() - t0)
-        return out
+    def ordered(self) -> list[dict]: return [self.records[k] for k in sorted(self.records)]
 
-    try: return run_job(job, kind="video", callback=callback, preview=preview, progress=progress, **info)
+    def write(self):
+        self.plan.run.write_summary(self.ordered())
+        self.write_storyboard()
+
+    def write_storyboard(self):
+        p = self.plan
+        if p.storyboard is None: return
+        notes = [_note(self.records[k]) if k in self.records else None for k in range(p.n_keyframes)]
+        sheet = storyboard([self.images.get(k) for k in range(p.n_keyframes)], p.boundaries, tile=min(128, p.size[0]),
+                           title=self.title, notes=notes)
+        with atomic_output(p.storyboard) as tmp: sheet.save(tmp, format="PNG")
+
+# %% ../nbs/06_video.ipynb #a31251ab
+def _keyframe_targets(plan: VideoPlan, k: int) -> list:
+    "Keyframe `k`'s targets: its segment's sound (the closing keyframe: the last segment's) and the prompts of its time."
+    seg = min(k, plan.n_keyframes - 2)
+    return [audio_target(plan.embeds[seg]), *plan.prompts[k]]
+
+def _keyframe_info(plan: VideoPlan, k: int) -> dict:
+    "What the engine's events say while keyframe `k` is optimised."
+    p0 = sum(plan.steps[:k]) / plan.cost
+    return dict(phase="optimising", keyframe=k, n_keyframes=plan.n_keyframes, progress=(p0, p0 + plan.steps[k] / plan.cost),
+                desc=f"keyframe {k + 1}/{plan.n_keyframes}", time=float(plan.boundaries[k]), why=plan.why[k])
+
+def _finished_keyframe(plan: VideoPlan, models, eng: Engine, k: int, res) -> dict:
+    "Keyframe `k` as saved: its latent, the quantised latent the frames interpolate, and how its run went."
+    z = eng.z.detach().cpu().clone()
+    with torch.no_grad(): zq = models.vqgan.quantize(eng.z.detach()).float().cpu()
+    return dict(z=z, zq=zq, time=float(plan.boundaries[k]), steps=res.iterations, budget=plan.steps[k], why=plan.why[k],
+                stop=res.reason, loss=res.loss)
+
+# %% ../nbs/06_video.ipynb #b50752d8
+def optimise_keyframes(plan: VideoPlan,       # an opened plan (`plan_video(...).open()`)
+                       models,                # the `Models` it was planned with
+                       callback=None,         # callback(event) for every step; returning False stops (`_Stopped`)
+                       first: int = 0,        # the first keyframe of the range; it starts from scratch
+                       stop: int | None = None # one past the last keyframe of the range (None: the last keyframe)
+                      ) -> list[dict]:
+    "Optimise the keyframes of `first..stop-1` not yet in the run folder, saving each; the records of all finished keyframes."
+    stop, run = plan.n_keyframes if stop is None else stop, plan.run
+    done, sheet = run.finished(first, stop), _Sheet(plan)
+    eng = Engine(models, size=plan.size, seed=plan.seed, **plan.options)
+    if done < stop and plan.embeds is None: plan.embeds = _embed_segments(plan.song, models, plan.boundaries)
+    if done > first: eng.load_state_dict(run.load("optimiser", done - 1))
+    w, h, f = *plan.size, models.vqgan.factor
+    for k in range(done, stop):
+        if k > first:
+            if k > done: eng.load_state_dict(state)   # the same operations whether or not this run resumed
+            if plan.motion.drifts:   # start from where the camera has drifted to by this keyframe
+                L = plan.boundaries[k] - plan.boundaries[k - 1]
+                eng.set_z(warp(eng.z.detach(), drift_theta(plan.motion, [L], w // f, h // f)))
+        seed_everything(plan.seed + k)                 # keyframe k's randomness depends only on (seed, k)
+        res = eng.run(plan.steps[k], targets=_keyframe_targets(plan, k), callback=callback, patience=plan.patience,
+                      tolerance=plan.tolerance, info=_keyframe_info(plan, k))
+        if res.stopped: raise _Stopped()
+        kf = _finished_keyframe(plan, models, eng, k, res)
+        state, image = eng.state_dict(), eng.to_pil(eng.z.detach())
+        run.save_keyframe(k, kf, state, image, keep_previous=k == first)
+        sheet.add(k, kf, image)
+    if done == stop and plan.storyboard is not None and not plan.storyboard.exists(): sheet.write_storyboard()
+    return sheet.ordered()
+
+# %% ../nbs/06_video.ipynb #750cd501
+def _frame_event(plan: VideoPlan, i: int, frame: torch.Tensor, elapsed: float) -> Event:
+    "The event for frame `i` (`frame`: its pixels `[1, 3, H, W]`, turned into a picture only when asked)."
+    n, n_kf, p_opt = len(plan.times), plan.n_keyframes, sum(plan.steps) / plan.cost
+    return Event(i + 1, n, phase="rendering", keyframe=int(min(np.searchsorted(plan.boundaries, plan.times[i], "right") - 1, n_kf - 2)),
+                 n_keyframes=n_kf, frame=i, n_frames=n, progress=p_opt + (1 - p_opt) * (i + 1) / n,
+                 desc=f"frame {i + 1}/{n}", elapsed=elapsed, render=partial(to_pil, frame))
+
+def _write_frames(plan: VideoPlan, models, writer: VideoWriter, first: int, stop: int, callback=None):
+    "Decode frames `first..stop-1` from the saved keyframes into `writer`."
+    eng = Engine(models, size=plan.size, **plan.options)   # decodes at the precision the keyframes were made with
+    zqs = torch.cat([plan.run.load("keyframe", k)["zq"] for k in range(plan.n_keyframes)])
+    song, times = plan.song, plan.times[first:stop]
+    pace_curve = cumulative(song.onset.times, song.onset.values) if plan.pace == "onsets" else None
+    pulse = None
+    if plan.motion.pulses:
+        beats = np.asarray(song.beats, dtype=np.float64)
+        pulse = pulse_envelope(times, beats, (song.percussive.times, song.percussive.values), plan.motion.decay)
+    t0 = time.perf_counter()
+    for i0, frames in render_frames(eng, zqs, plan.boundaries, times, plan.motion, plan.easing, pace_curve, pulse, plan.batch):
+        writer.write(frames)
+        if callback is None: continue
+        for j in range(len(frames)):
+            if callback(_frame_event(plan, first + i0 + j, frames[j:j + 1], time.perf_counter() - t0)) is False: raise _Stopped()
+
+def render_video(plan: VideoPlan,  # an opened plan whose keyframes are all finished
+                 models,           # the `Models` it was planned with
+                 callback=None     # callback(event) for every frame; returning False stops (`_Stopped`)
+                ) -> Path:
+    "Decode every frame and encode them, with the audio of the rendered span, into `plan.out`."
+    audio, offset = _audio_source(plan.song, plan.run)
+    with atomic_output(plan.out) as tmp, VideoWriter(tmp, plan.size, plan.fps, audio=audio, audio_start=offset,
+                                                      audio_duration=plan.song.duration) as writer:
+        _write_frames(plan, models, writer, 0, len(plan.times), callback)
+    return plan.out
+
+# %% ../nbs/06_video.ipynb #dd5a53cf
+@delegates(plan_video)
+def video(song,                             # a `Song` (see `load_song`, `demo_song`)
+          models,                           # `Models` from `load_models`
+          out="video.mp4",                  # the video file to write (.mp4)
+          resume: bool = True,              # continue a render with the same parameters; False starts over
+          callback: Callable | None = None, # callback(event) for every step and frame; returning False stops
+          preview: bool | None = None,      # live preview in notebooks (None: when in one)
+          progress: bool = True,            # progress bar outside notebooks
+          **options                         # `plan_video`'s: fps, size, segments, quality, prompts, motion, seed, engine options ...
+         ) -> Path | None:
+    "Render `song` as a music video at `out`; returns its path (None when a callback stopped it; run again to resume)."
+    plan = plan_video(song, models, out, **options).open(resume)
+    info = dict(size=plan.size, fps=float(plan.fps), n_keyframes=plan.n_keyframes, n_frames=len(plan.times),
+                iterations=plan.steps, out=str(plan.out))
+    try: return run_job(partial(_render, plan, models), kind="video", callback=callback, preview=preview, progress=progress, **info)
     except _Stopped:
-        logger.info("video %s stopped by the callback; run the same call again to resume", out)
+        logger.info("video %s stopped by the callback; run the same call again to resume", plan.out)
         return None
+
+def _render(plan: VideoPlan, models, callback=None) -> Path:
+    "Both phases, as `run_job` runs a job."
+    t0, before = time.perf_counter(), plan.run.finished()
+    if plan.chunks is None:
+        records = optimise_keyframes(plan, models, callback)
+        render_video(plan, models, callback)
+    else:   # the chunks one after another here; `metamusic.batch.cluster_video` spreads them over workers
+        for first, stop in plan.chunks: records = optimise_keyframes(plan, models, callback, first, stop)
+        join_segments(plan, [render_segment(plan, models, part, callback) for part in range(len(plan.frame_ranges))])
+    ran = sum(r["steps"] for r in records)
+    logger.info("video %s: %d keyframes (%d optimised now), %d steps (%.1f per second of music), %d frames in %.1f s", plan.out,
+                plan.n_keyframes, plan.n_keyframes - before, ran, ran / plan.song.duration, len(plan.times), time.perf_counter() - t0)
+    return plan.out
+
+# %% ../nbs/06_video.ipynb #7435642a
+def chunk_ranges(n_keyframes: int,  # keyframes in the plan (the last one closes the song)
+                 chunks,            # "sections", or an integer: a chunk every `chunks` keyframes
+                 sections=()        # keyframes at which a section starts
+                ) -> list[tuple[int, int]]:
+    "`(first, stop)` keyframe ranges of the chunks; the closing keyframe never starts one."
+    if chunks == "sections": starts = sorted({0, *(int(k) for k in sections if 0 < k < n_keyframes - 1)})
+    elif isinstance(chunks, (int, np.integer)) and not isinstance(chunks, bool) and chunks >= 1: starts = list(range(0, max(n_keyframes - 1, 1), int(chunks)))
+    else: raise ParameterError(f"chunks must be 'sections' or a positive number of keyframes per chunk, got {chunks!r}")
+    return list(zip(starts, starts[1:] + [n_keyframes]))
+
+def section_keyframes(boundaries, sections) -> list[int]:
+    "The keyframe nearest each section change (never the first or the closing one), as `keyframe_budgets` finds them."
+    b = np.asarray(boundaries, dtype=np.float64)
+    ks = {int(np.argmin(np.abs(b[:-1] - s))) for s in sections if 0 < s < b[-1]}
+    return sorted(k for k in ks if k > 0)
+
+def frame_ranges(n_frames: int, parts: int) -> list[tuple[int, int]]:
+    "`parts` contiguous `(first, stop)` frame ranges of near-equal length."
+    cuts = np.linspace(0, n_frames, max(1, min(parts, n_frames)) + 1).round().astype(int)
+    return [(int(a), int(b)) for a, b in zip(cuts[:-1], cuts[1:])]
+
+# %% ../nbs/06_video.ipynb #1ae71db1
+def summarise_keyframes(plan: VideoPlan) -> list[dict]:
+    "Rewrite `keyframes.json` and the storyboard from the keyframes in the run folder (made here or elsewhere); their records."
+    sheet = _Sheet(plan)
+    sheet.write()
+    return sheet.ordered()
+
+def render_segment(plan: VideoPlan, # an opened, chunked plan whose keyframes are all finished
+                   models,          # the `Models` it was planned with
+                   part: int,       # which of `plan.frame_ranges`
+                   callback=None    # callback(event) for every frame
+                  ) -> Path:
+    "Phase 2 of one frame range: its frames encoded, without sound, as `segment_NNNN.mp4` in the run folder."
+    first, stop = plan.frame_ranges[part]
+    path = plan.run.file("segment", part, "mp4")
+    with atomic_output(path) as tmp, VideoWriter(tmp, plan.size, plan.fps) as writer:
+        _write_frames(plan, models, writer, first, stop, callback)
+    return path
+
+def join_segments(plan: VideoPlan, paths) -> Path:
+    "Join the segments into `plan.out` without re-encoding, muxing the audio of the rendered span once; the segments are removed."
+    audio, offset = _audio_source(plan.song, plan.run)
+    listing = plan.run.path / "segments.txt"   # ffmpeg's concat list; names are relative to it
+    listing.write_text("".join(f"file '{Path(p).name}'\n" for p in paths))
+    with atomic_output(plan.out) as tmp:
+        code, _, err = _run_ffmpeg(["-y", "-loglevel", "error", "-f", "concat", "-safe", "0", "-i", str(listing),
+                                    *_audio_input(audio, offset, plan.song.duration), "-map", "0:v:0", "-map", "1:a:0",
+                                    "-c:v", "copy", "-c:a", "aac", "-b:a", "192k", "-movflags", "+faststart", "-f", "mp4", str(tmp)], "join")
+        if code != 0: raise OutputError(f"{plan.out}: joining {len(paths)} segments failed: {err.strip()[-500:] or 'no message'}")
+    for p in [*paths, listing]: Path(p).unlink()
+    return plan.out

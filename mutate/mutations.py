@@ -153,12 +153,12 @@ _m("picture_prompts_dropped", "picture", "targets = make_targets(models, prompts
    why="prompts recorded but not used")
 
 # --- video
-_m("every_keyframe_first_segment", "video", "targets = [audio_target(embeds[seg]), *plists[k]]",
-   "targets = [audio_target(embeds[0]), *plists[k]]",
+_m("every_keyframe_first_segment", "video", "return [audio_target(plan.embeds[seg]), *plan.prompts[k]]",
+   "return [audio_target(plan.embeds[0]), *plan.prompts[k]]",
    "tests/test_video_meaning.py::test_keyframe_k_follows_segment_k_and_the_prompts_of_its_time",
    why="the video no longer follows the music")
-_m("every_keyframe_first_prompts", "video", "targets = [audio_target(embeds[seg]), *plists[k]]",
-   "targets = [audio_target(embeds[seg]), *plists[0]]",
+_m("every_keyframe_first_prompts", "video", "return [audio_target(plan.embeds[seg]), *plan.prompts[k]]",
+   "return [audio_target(plan.embeds[seg]), *plan.prompts[0]]",
    "tests/test_video_meaning.py::test_keyframe_k_follows_segment_k_and_the_prompts_of_its_time",
    why="a prompt schedule stuck at its first line")
 _m("prompt_schedule_ignores_excerpt_start", "video", "sched.active(offset + t0, offset + t1)", "sched.active(t0, t1)",
@@ -167,19 +167,19 @@ _m("prompt_schedule_ignores_excerpt_start", "video", "sched.active(offset + t0, 
 _m("excerpt_audio_from_the_beginning", "video", "return Path(song.path), song.start", "return Path(song.path), 0.0",
    "tests/test_video.py::test_audio_from_the_original_file",
    why="picture and sound out of sync")
-_m("drift_carried_the_wrong_way", "video", "drift_theta(motion, [L], w // f, h // f)", "drift_theta(motion, [-L], w // f, h // f)",
+_m("drift_carried_the_wrong_way", "video", "drift_theta(plan.motion, [L], w // f, h // f)", "drift_theta(plan.motion, [-L], w // f, h // f)",
    "tests/test_video_meaning.py::test_the_drift_carries_keyframes_along_and_makes_no_jump",
    why="each keyframe starts where the camera wasn't")
 _m("drift_jumps_at_keyframes", "video", "zb = warp(zb, drift_theta(motion, tau[sl] - seg[sl], w, h))",
    "zb = warp(zb, drift_theta(motion, tau[sl], w, h))",
    "tests/test_video_meaning.py::test_the_drift_carries_keyframes_along_and_makes_no_jump",
    why="a visible jump at every keyframe")
-_m("video_seed_recorded_not_used", "video", "eng = Engine(models, size=size, seed=seed0, **options)",
-   "eng = Engine(models, size=size, seed=seed, **options)",
+_m("video_seed_recorded_not_used", "video", "eng = Engine(models, size=plan.size, seed=plan.seed, **plan.options)",
+   "eng = Engine(models, size=plan.size, seed=plan.params[\"seed\"], **plan.options)",
    "tests/test_video_meaning.py::test_a_random_seed_is_recorded_and_really_used",
    why="the saved seed doesn't reproduce the video")
-_m("video_drops_engine_options", "video", "eng = Engine(models, size=size, seed=seed0, **options)",
-   "eng = Engine(models, size=size, seed=seed0)",
+_m("video_drops_engine_options", "video", "eng = Engine(models, size=plan.size, seed=plan.seed, **plan.options)",
+   "eng = Engine(models, size=plan.size, seed=plan.seed)",
    "tests/test_video_meaning.py::test_engine_options_and_seed_reach_the_keyframes",
    why="params.json records options that were never used")
 _m("easing_ignored", "video", "k, tau, wt = frame_plan(times, b, easing, pace)", 'k, tau, wt = frame_plan(times, b, "smooth", pace)',
@@ -188,11 +188,11 @@ _m("easing_ignored", "video", "k, tau, wt = frame_plan(times, b, easing, pace)",
 _m("pulse_skipped", "video", "frames = warp(frames, pulse_theta(motion, env[sl], beat[sl], W, H)).clamp(0, 1)", "frames = frames",
    "tests/test_video_meaning.py::test_render_frames_honours_easing_and_pulse",
    why="no beat pulse")
-_m("pace_onsets_ignored", "video", 'pace_curve = cumulative(song.onset.times, song.onset.values) if pace == "onsets" else None',
+_m("pace_onsets_ignored", "video", 'pace_curve = cumulative(song.onset.times, song.onset.values) if plan.pace == "onsets" else None',
    "pace_curve = None",
    "tests/test_video_meaning.py::test_onset_pacing_reaches_the_frames",
    why="pace='onsets' renders as pace='time'")
-_m("audio_not_cut_to_the_video", "video", "audio_duration=song.duration", "audio_duration=None",
+_m("audio_not_cut_to_the_video", "video", "audio_duration=plan.song.duration", "audio_duration=None",
    "tests/test_video.py::test_audio_from_the_original_file",
    why="the sound runs on after the picture ends")
 
@@ -253,7 +253,7 @@ _m("plateau_while_improving", "engine", "return bool(before - last <= tolerance 
 _m("stop_reason_not_recorded", "video", "stop=res.reason, loss=res.loss)", 'stop="budget", loss=res.loss)',
    "tests/test_budget.py::test_early_stop_ends_a_keyframe_on_a_plateau",
    why="keyframes.json and the storyboard say every keyframe ran its budget")
-_m("planned_steps_recorded_as_run", "video", "steps=res.iterations, budget=steps[k]", "steps=steps[k], budget=steps[k]",
+_m("planned_steps_recorded_as_run", "video", "steps=res.iterations, budget=plan.steps[k]", "steps=plan.steps[k], budget=plan.steps[k]",
    "tests/test_budget.py::test_early_stop_ends_a_keyframe_on_a_plateau",
    why="the run folder claims steps that were never taken")
 

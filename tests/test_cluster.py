@@ -1,4 +1,4 @@
-"Batches on a local Ray cluster (127.0.0.1, 2 CPU workers, tiny models): a bad file, outputs equal to a local render, a killed worker, the CLI."
+"Batches and one song in chunks on a local Ray cluster (127.0.0.1, 2 CPU workers, tiny models): a bad file, outputs equal to a local render, a killed worker, the CLI."
 import os, signal, subprocess, sys
 from pathlib import Path
 import numpy as np
@@ -136,6 +136,38 @@ def test_without_ray_the_command_says_how_to_install(monkeypatch, capsys):
     assert main(["batch", "demo", "--ray", "--untrained"]) == 2
     err = capsys.readouterr().err
     assert len(err.splitlines()) == 1 and 'pip install "metamusic[cluster]"' in err, err
+
+# --- one song across workers
+CHUNKED = dict(size=(32, 32), fps=6, iterations_per_keyframe=4, cutn=2, seed=7, segments=dict(strategy="fixed", seconds=0.125), chunks=2)
+
+def test_chunked_video_equals_local_and_survives_a_killed_worker(ray, songs, tmp_path, one_thread):
+    "One song in 2 chunks on 2 workers, one SIGKILLed mid-chunk: Ray redoes its task, the keyframes and frames equal the chunked render here."
+    import json
+    from metamusic.batch import cluster_video
+    from metamusic.video import video
+    out, killed, events = tmp_path / "ray" / "a.mp4", {}, []
+    out.parent.mkdir()
+    run = RunFolder(out.with_suffix(".run"))
+    def kill_mid_chunk(ev):
+        events.append(ev)
+        if killed or ev.phase != "keyframes" or ev.part < 0 or ev.pid is None: return
+        first, stop = json.loads(run.params_file.read_text())["chunks"][ev.part]
+        if first < run.finished(first, stop) < stop:      # a keyframe of the chunk is finished, another is not
+            os.kill(ev.pid, signal.SIGKILL); killed.update(pid=ev.pid, part=ev.part)
+    path = cluster_video(songs / "a.wav", out, MODELS, ray_address="auto", workers=2, threads=1, poll=0.05, callback=kill_mid_chunk, **CHUNKED)
+    assert killed, "the chunks finished before a worker could be killed"
+    after = events[next(i for i, ev in enumerate(events) if ev.pid == killed["pid"]):]
+    assert any(ev.part == killed["part"] and ev.pid not in (None, killed["pid"]) for ev in after)   # the chunk went on elsewhere
+    assert os.getpid() not in {ev.pid for ev in events}                                              # on Ray workers, not here
+    here = video(songs / "a.wav", load_models("cpu", untrained="tiny"), tmp_path / "here.mp4", preview=False, progress=False, **CHUNKED)
+    ours, theirs = RunFolder(run.path), RunFolder(tmp_path / "here.run")
+    chunks = json.loads(theirs.params_file.read_text())["chunks"]
+    assert len(chunks) == 2 and ours.finished() == theirs.finished() == chunks[-1][1]
+    for k in range(chunks[-1][1]): assert torch.equal(ours.load("keyframe", k)["zq"], theirs.load("keyframe", k)["zq"]), k
+    a, b = probe_video(path, hashes=True), probe_video(here, hashes=True)
+    assert a["video"]["n_frames"] == 12 and a["video"]["hashes"] == b["video"]["hashes"]
+    assert a["audio"]["codec"] == "aac" and abs(a["audio"]["duration"] - 2.0) < 1 / 6
+    assert not list(run.path.glob("segment*"))                        # the segments were joined and removed
 
 # --- which sockets listen, from /proc (Linux)
 def _descendants(pid):
