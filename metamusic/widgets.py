@@ -6,14 +6,15 @@ Docs: https://metamusic.github.io/metamusic/widgets.html.md"""
 
 # %% ../nbs/07_widgets.ipynb #ef03ab34
 from __future__ import annotations
-import asyncio, base64, contextvars, html, io, math, mimetypes, tempfile, threading, time
+import asyncio, base64, html, io, math, mimetypes, tempfile, threading, time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 import ipywidgets as W
 from PIL import Image
 from .core import (MetamusicError, ParameterError, logger, register_previewer, chain_callbacks,
-                            format_seconds, eta_seconds, status_line)
+                            format_seconds, eta_seconds, status_line, start_worker)
+from .engine import ENGINE_DEFAULTS, option_range
 
 # %% auto #0
 __all__ = ['EMBED_MAX_MB', 'STUDIO_DEFAULTS', 'FrameThrottle', 'png_bytes', 'loss_plot_png', 'PreviewState', 'Preview',
@@ -276,15 +277,7 @@ class KernelPump:
             else: k.io_loop.add_callback(k.shell_main, None, frames)                           # ipykernel 7
 
 # %% ../nbs/07_widgets.ipynb #017f8a7a
-def _start_worker(job, cb):
-    box = {}
-    def work():
-        try: box["value"] = job(cb)
-        except BaseException as e: box["error"] = e
-    ctx = contextvars.copy_context()
-    t = threading.Thread(target=ctx.run, args=(work,), name="metamusic-job", daemon=True)
-    t.start()
-    return t, box
+def _start_worker(job, cb): return start_worker(lambda: job(cb))
 
 def _tracked(cb, preview):
     "`cb`, noting in the preview when it ended the run (a job may then end with its own internal 'stopped' exception)."
@@ -459,8 +452,9 @@ STUDIO_DEFAULTS = dict(
     mode="picture",       # "picture" or "video"
     width=512, height=512,  # pixels; multiples of the VQGAN factor (16)
     iterations=300,       # picture: optimisation steps
-    iterations_per_keyframe=50,  # video: steps per keyframe
-    cutn=None, lr=None,   # engine options; None = the engine's default (ENGINE_DEFAULTS)
+    quality="standard",   # video: keyframe budgets (`QUALITY`): long runs at section changes, an early stop once settled
+    iterations_per_keyframe=0,   # video: a fixed budget instead, this many steps for every keyframe; 0 = `quality` decides
+    cutn=None, lr=None,   # engine options; None = the engine's default (`EngineConfig`)
     seed="0",             # an integer, or empty for a random run
     prompts="",           # text prompts, one per line: "text:weight" (video: "m:ss text:weight" to start at a time)
     fps=30,               # video frames per second
@@ -473,9 +467,8 @@ def _motion_default(name):
     from metamusic.video import Motion
     return getattr(Motion, name)
 
-def _engine_default(name):
-    from metamusic.engine import ENGINE_DEFAULTS
-    return ENGINE_DEFAULTS[name]
+def _engine_default(name): return ENGINE_DEFAULTS[name]
+def _control_range(name): return dict(zip(("min", "max", "step"), option_range(name)))   # keywords: widgets take no positional bounds
 
 @dataclass
 class StudioCall:
@@ -565,15 +558,19 @@ def studio_call(params: dict,               # the studio's values (keys of STUDI
     kw["size"] = (_num(p, "width", int, 16, 4096), _num(p, "height", int, 16, 4096))
     if mode == "picture": kw["iterations"] = _num(p, "iterations", int, 1, 100000)
     else:
-        kw["iterations_per_keyframe"] = _num(p, "iterations_per_keyframe", int, 1, 100000)
+        from metamusic.video import QUALITY
+        if p["quality"] not in QUALITY: raise ParameterError(f"quality must be one of {', '.join(QUALITY)}, got {p['quality']!r}")
+        kw["quality"] = p["quality"]
+        fixed = _num(p, "iterations_per_keyframe", int, 0, 100000)
+        if fixed: kw["iterations_per_keyframe"] = fixed   # 0: the quality preset decides
         kw["fps"] = _num(p, "fps", int, 1, 120)
         kw["segments"] = str(p["segments"])
         from metamusic.video import Motion
         m = {k: (_num(p, k, float, -100, 100) if p[k] is not None else getattr(Motion, k)) for k in _MOTION}
         kw["motion"] = _Code("Motion(" + ", ".join(f"{k}={_py(v)}" for k, v in m.items()) + ")", Motion(**m))
     kw["seed"] = seed
-    kw["cutn"] = _num(p, "cutn", int, 1, 1024) if p["cutn"] is not None else _engine_default("cutn")
-    kw["lr"] = _num(p, "lr", float, 1e-6, 100) if p["lr"] is not None else _engine_default("lr")
+    for k, kind in (("cutn", int), ("lr", float)):
+        kw[k] = _num(p, k, kind, *option_range(k)[:2]) if p[k] is not None else _engine_default(k)
     out = str(p["out"] or "").strip()
     if not out: out = str(Path(out_dir) / (Path(source).stem + (".png" if mode == "picture" else ".mp4")))
     kw["out"] = out
@@ -624,6 +621,7 @@ class Studio:
         lay = lambda w: W.Layout(width=w)
         st = {"description_width": "150px"}
         d = STUDIO_DEFAULTS
+        from metamusic.video import QUALITY
         self.fields = dict(
             source=W.Text(d["source"], description="song", placeholder="path of an audio file, or upload one", style=st, layout=lay("520px")),
             start=W.BoundedFloatText(d["start"], min=0, max=1e5, step=1, description="start (s)", style=st),
@@ -632,9 +630,10 @@ class Studio:
             width=W.BoundedIntText(d["width"], min=16, max=4096, step=16, description="width", style=st),
             height=W.BoundedIntText(d["height"], min=16, max=4096, step=16, description="height", style=st),
             iterations=W.BoundedIntText(d["iterations"], min=1, max=100000, description="iterations", style=st),
-            iterations_per_keyframe=W.BoundedIntText(d["iterations_per_keyframe"], min=1, max=100000, description="iterations / keyframe", style=st),
-            cutn=W.BoundedIntText(_engine_default("cutn"), min=1, max=1024, description="cutouts", style=st),
-            lr=W.BoundedFloatText(_engine_default("lr"), min=1e-6, max=100, step=0.01, description="learning rate", style=st),
+            quality=W.Dropdown(options=list(QUALITY), value=d["quality"], description="quality", style=st),
+            iterations_per_keyframe=W.BoundedIntText(d["iterations_per_keyframe"], min=0, max=100000, description="fixed steps / keyframe (0: quality)", style=st),
+            cutn=W.BoundedIntText(_engine_default("cutn"), **_control_range("cutn"), description="cutouts", style=st),
+            lr=W.BoundedFloatText(_engine_default("lr"), **_control_range("lr"), description="learning rate", style=st),
             seed=W.Text(d["seed"], description="seed", placeholder="empty: random", style=st),
             prompts=W.Textarea(d["prompts"], description="prompts", style=st, layout=lay("520px"),
                                placeholder="one per line, text:weight — video: m:ss text:weight starts it at a time"),
@@ -668,14 +667,14 @@ class Studio:
         self.status = W.HTML()
         self.code_box = W.Textarea(layout=W.Layout(width="100%", height="90px", display="none"))
         f = self.fields
-        self.video_only = [f["iterations_per_keyframe"], f["fps"], f["zoom"], f["rotate"], f["pulse"], f["shake"], f["segments"]]
+        self.video_only = [f["quality"], f["iterations_per_keyframe"], f["fps"], f["zoom"], f["rotate"], f["pulse"], f["shake"], f["segments"]]
         f["mode"].observe(lambda _: self._show_mode(), names="value")
         self._show_mode()
         self.widget = W.VBox([
             W.HTML("<h3 style='margin:4px 0'>metamusic studio</h3>"),
             W.HBox([f["source"], self.upload]), W.HBox([self.song_list, self.refresh_button, self.upload_note]),
             W.HBox([f["start"], f["duration"], self.load_button]), self.song_box,
-            f["mode"], W.HBox([f["width"], f["height"]]), W.HBox([f["iterations"], f["iterations_per_keyframe"]]),
+            f["mode"], W.HBox([f["width"], f["height"]]), W.HBox([f["iterations"], f["quality"], f["iterations_per_keyframe"]]),
             W.HBox([f["cutn"], f["lr"], f["seed"]]), f["prompts"], W.HBox([f["fps"], f["segments"]]),
             W.HBox([f["zoom"], f["rotate"]]), W.HBox([f["pulse"], f["shake"]]), f["out"],
             W.HBox([self.generate_button, self.code_button, self.status]), self.code_box, self.preview_box, self.result_box])
