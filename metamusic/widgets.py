@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 import ipywidgets as W
+from fastcore.basics import patch
 from PIL import Image
 from .core import (MetamusicError, ParameterError, logger, register_previewer, chain_callbacks,
                             format_seconds, eta_seconds, status_line, start_worker)
@@ -606,7 +607,7 @@ def upload_files(value) -> list[tuple[str, bytes]]:
 
 _AUDIO_SUFFIXES = (".wav", ".mp3", ".flac", ".ogg", ".oga", ".m4a", ".aac", ".opus", ".aiff", ".aif")
 
-# %% ../nbs/07_widgets.ipynb #f2722bf7
+# %% ../nbs/07_widgets.ipynb #4273e991
 class Studio:
     "The whole job in one widget: song, parameters, Generate, live preview, Stop, result, download link and the call as code."
     def __init__(self, models=None,                       # loaded models; None loads the defaults on the first Generate
@@ -680,116 +681,135 @@ class Studio:
             W.HBox([self.generate_button, self.code_button, self.status]), self.code_box, self.preview_box, self.result_box])
         self.widget.add_class("metamusic-studio")
 
-    def _show_mode(self):
-        video = self.fields["mode"].value == "video"
-        for w in self.video_only: w.layout.display = None if video else "none"
-        self.fields["iterations"].layout.display = "none" if video else None
+# %% ../nbs/07_widgets.ipynb #15832089
+@patch
+def _show_mode(self: Studio):
+    video = self.fields["mode"].value == "video"
+    for w in self.video_only: w.layout.display = None if video else "none"
+    self.fields["iterations"].layout.display = "none" if video else None
 
-    def params(self) -> dict:
-        "The form's values."
-        return {k: w.value for k, w in self.fields.items()}
+@patch
+def params(self: Studio) -> dict:
+    "The form's values."
+    return {k: w.value for k, w in self.fields.items()}
 
-    def set_params(self, **params):
-        "Fill in the form."
-        for k, v in params.items():
-            if k not in self.fields: raise ParameterError(f"studio has no field {k!r}; fields: {', '.join(self.fields)}")
-            self.fields[k].value = v
+@patch
+def set_params(self: Studio, **params):
+    "Fill in the form."
+    for k, v in params.items():
+        if k not in self.fields: raise ParameterError(f"studio has no field {k!r}; fields: {', '.join(self.fields)}")
+        self.fields[k].value = v
 
-    def call(self) -> StudioCall:
-        "The call the form describes now."
-        return studio_call(self.params(), out_dir=self.out_dir)
+@patch
+def call(self: Studio) -> StudioCall:
+    "The call the form describes now."
+    return studio_call(self.params(), out_dir=self.out_dir)
 
-    def _say(self, text, error=False):
-        self.status.value = f"<span style='color:{'#b00' if error else '#333'}'>{html.escape(text)}</span>"
+@patch
+def _say(self: Studio, text, error=False):
+    self.status.value = f"<span style='color:{'#b00' if error else '#333'}'>{html.escape(text)}</span>"
 
-    def show_code(self) -> str | None:
-        "Show the code of the last call (or of the form, before any run) to copy into a script."
-        try: code = (self.last_call or self.call()).code()
-        except MetamusicError as e: self._say(str(e), error=True); return None
-        self.code_box.value, self.code_box.layout.display = code, None
-        return code
+@patch
+def show_code(self: Studio) -> str | None:
+    "Show the code of the last call (or of the form, before any run) to copy into a script."
+    try: code = (self.last_call or self.call()).code()
+    except MetamusicError as e: self._say(str(e), error=True); return None
+    self.code_box.value, self.code_box.layout.display = code, None
+    return code
 
-    def song_options(self) -> list[tuple[str, str]]:
-        "The song list: the demo song, then the audio files in `songs_dir`, the upload folder and the working folder."
-        found = {}
-        for folder in (self.songs_dir, self.upload_dir, Path.cwd()):
-            if folder is None or not folder.is_dir(): continue
-            for p in sorted(folder.iterdir()):
-                if p.suffix.lower() in _AUDIO_SUFFIXES and p.is_file(): found.setdefault(p.name, str(p))
-        return [("—", ""), ("demo song", "demo")] + sorted(found.items())
+# %% ../nbs/07_widgets.ipynb #b4749b61
+@patch
+def song_options(self: Studio) -> list[tuple[str, str]]:
+    "The song list: the demo song, then the audio files in `songs_dir`, the upload folder and the working folder."
+    found = {}
+    for folder in (self.songs_dir, self.upload_dir, Path.cwd()):
+        if folder is None or not folder.is_dir(): continue
+        for p in sorted(folder.iterdir()):
+            if p.suffix.lower() in _AUDIO_SUFFIXES and p.is_file(): found.setdefault(p.name, str(p))
+    return [("—", ""), ("demo song", "demo")] + sorted(found.items())
 
-    def refresh_songs(self):
-        "Look for new files (after an upload in another cell)."
-        self.song_list.options = self.song_options()
+@patch
+def refresh_songs(self: Studio):
+    "Look for new files (after an upload in another cell)."
+    self.song_list.options = self.song_options()
 
-    def _pick(self, source):
-        if source:
-            self.fields["source"].value = source
-            self.load_song()
-
-    def _save_upload(self):
-        files = upload_files(self.upload.value)
-        if not files: return
-        name, data = files[0]
-        self.upload_dir.mkdir(parents=True, exist_ok=True)
-        path = self.upload_dir / Path(name).name
-        path.write_bytes(data)
-        self.fields["source"].value = str(path)
+@patch
+def _pick(self: Studio, source):
+    if source:
+        self.fields["source"].value = source
         self.load_song()
 
-    def load_song(self):
-        "Load the song as the form says; show a player and its analysis plot."
-        p = self.params()
-        try:
-            load = (self.functions or {}).get("load_song")
-            if load is None: load = _load_song
-            if not str(p["source"]).strip(): raise ParameterError("song: choose a file to upload or type the path of an audio file")
-            song = load(str(p["source"]).strip(), start=p["start"] or None, duration=p["duration"] or None)
-            self.song_box.children = (song_widget(song),)
-            self._say(f"loaded {getattr(song, 'name', '')}")
-            return song
-        except MetamusicError as e: self._say(str(e), error=True)
+@patch
+def _save_upload(self: Studio):
+    files = upload_files(self.upload.value)
+    if not files: return
+    name, data = files[0]
+    self.upload_dir.mkdir(parents=True, exist_ok=True)
+    path = self.upload_dir / Path(name).name
+    path.write_bytes(data)
+    self.fields["source"].value = str(path)
+    self.load_song()
 
-    def _models(self):
-        if self.models is None:
-            from metamusic.models import load_models
-            self.models = load_models()
-        return self.models
+@patch
+def load_song(self: Studio):
+    "Load the song as the form says; show a player and its analysis plot."
+    p = self.params()
+    try:
+        load = (self.functions or {}).get("load_song")
+        if load is None: load = _load_song
+        if not str(p["source"]).strip(): raise ParameterError("song: choose a file to upload or type the path of an audio file")
+        song = load(str(p["source"]).strip(), start=p["start"] or None, duration=p["duration"] or None)
+        self.song_box.children = (song_widget(song),)
+        self._say(f"loaded {getattr(song, 'name', '')}")
+        return song
+    except MetamusicError as e: self._say(str(e), error=True)
 
-    def generate(self, wait: bool | None = None  # block until done; None: only when there is no running event loop
-                ):
-        "Run the form's call with a live preview; the result (or the error) shows below."
-        if self.thread is not None and self.thread.is_alive(): self._say("a run is going on: press Stop first", error=True); return
-        try: call = self.call()
-        except MetamusicError as e: self._say(str(e), error=True); return
-        Path(call.kwargs["out"]).parent.mkdir(parents=True, exist_ok=True)
-        self.last_call, self.result, self.error = call, None, None
-        if self.code_box.layout.display != "none": self.code_box.value = call.code()
-        self.preview = Preview(call.fn, title=f"{call.fn} · {Path(call.song['source']).name}")
-        self.preview_box.children, self.result_box.children = (self.preview.widget,), ()
-        self._say("running…")
-        self.generate_button.disabled = True
-        job = lambda cb: call.run(self._models(), functions=self.functions, callback=cb, preview=False)
-        if wait or (wait is None and _running_loop() is None):
-            try: res, err = run_with_preview(job, self.preview), None
-            except Exception as e: res, err = None, e
-            self._done(res, err)
-        else: self.thread = run_in_background(job, self.preview, on_done=self._done)
-        return self.result
+# %% ../nbs/07_widgets.ipynb #9cbe4c0b
+@patch
+def _models(self: Studio):
+    if self.models is None:
+        from metamusic.models import load_models
+        self.models = load_models()
+    return self.models
 
-    def _done(self, result, error):
-        self.generate_button.disabled = False
-        self.result, self.error = result, error
-        if error is not None:
-            if not isinstance(error, MetamusicError): logger.error("studio run failed", exc_info=error)
-            self._say(f"{type(error).__name__}: {error}", error=True); return
-        stopped = self.preview.stopped or self.preview.state.ended_by_callback
-        self._say(("stopped: Generate again to continue the video" if self.last_call.fn == "video" else "stopped")
-                  if stopped else "done")
-        if result is not None: self.result_box.children = (result_widget(result, self.last_call.kwargs.get("out")),)
+@patch
+def generate(self: Studio, wait: bool | None = None  # block until done; None: only when there is no running event loop
+            ):
+    "Run the form's call with a live preview; the result (or the error) shows below."
+    if self.thread is not None and self.thread.is_alive(): self._say("a run is going on: press Stop first", error=True); return
+    try: call = self.call()
+    except MetamusicError as e: self._say(str(e), error=True); return
+    Path(call.kwargs["out"]).parent.mkdir(parents=True, exist_ok=True)
+    self.last_call, self.result, self.error = call, None, None
+    if self.code_box.layout.display != "none": self.code_box.value = call.code()
+    self.preview = Preview(call.fn, title=f"{call.fn} · {Path(call.song['source']).name}")
+    self.preview_box.children, self.result_box.children = (self.preview.widget,), ()
+    self._say("running…")
+    self.generate_button.disabled = True
+    job = lambda cb: call.run(self._models(), functions=self.functions, callback=cb, preview=False)
+    if wait or (wait is None and _running_loop() is None):
+        try: res, err = run_with_preview(job, self.preview), None
+        except Exception as e: res, err = None, e
+        self._done(res, err)
+    else: self.thread = run_in_background(job, self.preview, on_done=self._done)
+    return self.result
 
-    def _repr_mimebundle_(self, **kwargs): return self.widget._repr_mimebundle_(**kwargs)
+@patch
+def _done(self: Studio, result, error):
+    self.generate_button.disabled = False
+    self.result, self.error = result, error
+    if error is not None:
+        if not isinstance(error, MetamusicError): logger.error("studio run failed", exc_info=error)
+        self._say(f"{type(error).__name__}: {error}", error=True); return
+    stopped = self.preview.stopped or self.preview.state.ended_by_callback
+    self._say(("stopped: Generate again to continue the video" if self.last_call.fn == "video" else "stopped")
+              if stopped else "done")
+    if result is not None: self.result_box.children = (result_widget(result, self.last_call.kwargs.get("out")),)
 
+@patch
+def _repr_mimebundle_(self: Studio, **kwargs): return self.widget._repr_mimebundle_(**kwargs)
+
+# %% ../nbs/07_widgets.ipynb #cccb708c
 def result_widget(result, out=None) -> W.Widget:
     "A finished picture (image + download action) or video (player embedded once, or its path) as a widget."
     if isinstance(result, Image.Image):
