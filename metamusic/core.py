@@ -91,8 +91,10 @@ def snap_size(size,             # (width, height) in pixels, or one int for a sq
 # %% ../nbs/00_core.ipynb #15236d2e
 def _package_version() -> str:
     "The version nbdev keeps in `__init__.py`, read from the file: this module must not import the package above it."
-    try: text = Path(__file__).with_name("__init__.py").read_text(encoding="utf-8")
-    except OSError: return "unknown"
+    import importlib.util
+    spec = importlib.util.find_spec("metamusic")   # finds the package's __init__.py without running it
+    try: text = Path(spec.origin).read_text(encoding="utf-8")
+    except (AttributeError, TypeError, OSError): return "unknown"
     m = re.search(r"^__version__\s*=\s*['\"]([^'\"]+)['\"]", text, re.M)
     return m.group(1) if m else "unknown"
 
