@@ -1,4 +1,4 @@
-"""`import metamusic` gives every public name of every module, and the version.
+"""`import metamusic` gives the user's API (errors, models, songs, prompts, the engine, `picture`, `video`, batches, the studio) and the version; everything else stays in its module (`metamusic.cli.main`, `metamusic.core.run_job`, ...).
 
 Docs: https://metamusic.github.io/metamusic/api.html.md"""
 
@@ -11,14 +11,14 @@ __all__ = []
 __version__ = "0.1.0"
 
 # %% ../nbs/99_api.ipynb #a15d9c11
-from .core import *
-from .weights import *
-from .models import *
-from .audio import *
-from .engine import *
-from .picture import *
-from .video import *
-from .batch import *
-from .widgets import *
-from .cli import *
-from .app import *
+from .core import (MetamusicError, ParameterError, WeightsError, AudioError, OutputError, ResumeError,
+                            get_device, seed_everything, parse_prompt, format_prompt)
+from .weights import REGISTRY, weights_dir, default_weights, download_weights, verify_weights
+from .models import Models, load_models, load_vqgan, load_clip, load_wav2clip
+from .audio import SR, Curve, Song, load_song, demo_song, PromptSchedule, load_prompts
+from .engine import (ENGINE_DEFAULTS, AUGMENTS, EngineConfig, Engine, Event, RunResult, Target, make_targets,
+                              text_target, image_target, audio_target, noise_target)
+from .picture import picture, read_metadata
+from .video import video, Motion, QUALITY, Budget, probe_video, RunFolder, storyboard
+from .batch import batch_jobs, render_batch
+from .widgets import studio, Studio, Preview, song_widget, show_video, download_file

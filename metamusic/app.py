@@ -9,12 +9,12 @@ from __future__ import annotations
 import json, os, queue, tempfile, threading, time
 from typing import NamedTuple
 from pathlib import Path
-from .core import MetamusicError, ParameterError, AudioError, logger
+from .core import MetamusicError, ParameterError, AudioError, logger, status_line, start_worker
 from .models import load_models
 from .audio import load_song, load_prompts
-from .engine import ENGINE_DEFAULTS
+from .engine import ENGINE_DEFAULTS, option_range
 from .picture import picture
-from .video import video
+from .video import video, QUALITY
 
 # %% auto #0
 __all__ = ['UPLOAD_AUDIO_SUFFIXES', 'UPLOAD_IMAGE_SUFFIXES', 'check_upload', 'stream_job', 'AppUpdate', 'picture_request',
@@ -81,14 +81,14 @@ def stream_job(job,                 # job(callback) -> result, e.g. a `picture(.
             last[0] = now
         q.put((ev, img))
         return False if stop.is_set() else None
-    def work():
-        try: item = ("done", job(cb)); outcome = "stopped" if stop.is_set() else "done"
-        except BaseException as e: item, outcome = ("error", e), f"error: {e}"
+    def then(box):
+        if "error" in box: item, outcome = ("error", box["error"]), f"error: {box['error']}"
+        else: item, outcome = ("done", box["value"]), "stopped" if stop.is_set() else "done"
         if on_end is not None:   # before the result is handed over, so the record is complete when the page shows it
             try: on_end(outcome, last_ev[0])
             except Exception as e: logger.warning("on_end failed: %s", e)
         q.put((None, item))
-    threading.Thread(target=work, daemon=True, name="metamusic-job").start()
+    start_worker(lambda: job(cb), then)
     try:
         while True:
             ev, x = q.get()
@@ -100,15 +100,6 @@ def stream_job(job,                 # job(callback) -> result, e.g. a `picture(.
     finally: stop.set()
 
 # %% ../nbs/09_app.ipynb #d62a19bf
-def _status(ev, label=""):
-    parts = []
-    if getattr(ev, "n_keyframes", None): parts.append(f"keyframe {(ev.keyframe or 0) + 1}/{ev.n_keyframes}")
-    if getattr(ev, "phase", None) == "rendering" and getattr(ev, "n_frames", None): parts.append(f"frame {ev.frame}/{ev.n_frames}")
-    elif getattr(ev, "total", None): parts.append(f"step {ev.iteration}/{ev.total}")
-    if getattr(ev, "loss", None) is not None: parts.append(f"loss {float(ev.loss):.3f}")
-    if getattr(ev, "progress", None) is not None: parts.append(f"{100*ev.progress:.0f}%")
-    return " · ".join(parts) + label
-
 def _prompt_lines(text):
     return [l.strip() for l in (text or "").splitlines() if l.strip()] or None
 
@@ -135,9 +126,9 @@ def _request(kind, models, runs_dir, song, params, make_job, every):
     def on_end(outcome, ev):
         _write_json(run / "request.json", {**record, "state": outcome, "last_step": getattr(ev, "iteration", None),
                                            "progress": getattr(ev, "progress", None), "ended": time.time()})
-    label = _untrained_label(models)
-    for ev, img in stream_job(make_job(out, run), every, on_end=on_end):
-        if ev is not None: yield AppUpdate(img, _status(ev, label), None, getattr(ev, "progress", None))
+    label, t0 = _untrained_label(models), time.monotonic()
+    for ev, img in stream_job(make_job(out, run), every, on_end=on_end):   # the same status line as the notebook preview's
+        if ev is not None: yield AppUpdate(img, status_line(kind, ev, time.monotonic() - t0) + label, None, getattr(ev, "progress", None))
         elif out.is_file(): yield AppUpdate(None, f"done: {out.name}{label}", str(out), 1.0)
         else: yield AppUpdate(None, f"stopped before the end{label}", None, None)
 
@@ -155,13 +146,15 @@ def picture_request(models, runs_dir, song_file, style_file=None, strength=0.0, 
     yield from _request("picture", models, runs_dir, song, params, make, every)
 
 def video_request(models, runs_dir, song_file, style_file=None, strength=0.0, lr=None, width=368, height=368,
-                  fps=25, iterations_per_keyframe=20, prompts="", start=0.0, duration=0.0, seed=None, max_mb=50, every=0.5):
+                  fps=25, iterations_per_keyframe=None, prompts="", start=0.0, duration=0.0, seed=None, max_mb=50, every=0.5,
+                  quality="standard"):   # keyframe budgets (`QUALITY`); a positive `iterations_per_keyframe` fixes them instead
     "Make a video for one request in its own run folder; yields `AppUpdate`s."
     song = _read_song(song_file, max_mb, start=float(start) or None, duration=float(duration) or None)
     style = _read_style(style_file, max_mb)
     opts = {"lr": float(lr if lr is not None else ENGINE_DEFAULTS["lr"])}
     if style is not None: opts.update(init=str(style), init_weight=float(strength))
-    params = dict(fps=float(fps), size=(int(width), int(height)), iterations_per_keyframe=int(iterations_per_keyframe),
+    fixed = int(iterations_per_keyframe) if iterations_per_keyframe else None   # 0 or None: the quality preset decides
+    params = dict(fps=float(fps), size=(int(width), int(height)), quality=quality, iterations_per_keyframe=fixed,
                   prompts=_prompt_lines(prompts), seed=seed, **opts)
     make = lambda out, run: lambda cb: video(song, models, out=out, run_dir=run / "run", resume=False, callback=cb, preview=False, **params)
     yield from _request("video", models, runs_dir, song, params, make, every)
@@ -233,9 +226,9 @@ def build_app(untrained: bool = False,       # serve the tiny untrained models (
     def run_picture(song, style, strength, dev, lr, w, h, iters, prompts):
         yield from picture_request(models_for(dev), runs_dir, song, style, strength, lr, w, h, iters, prompts,
                                    max_mb=max_upload_mb, every=every)
-    def run_video(song, style, strength, dev, lr, w, h, fps, ipk, prompts, start, duration):
+    def run_video(song, style, strength, dev, lr, w, h, fps, quality, ipk, prompts, start, duration):
         yield from video_request(models_for(dev), runs_dir, song, style, strength, lr, w, h, fps, ipk, prompts, start, duration,
-                                 max_mb=max_upload_mb, every=every)
+                                 max_mb=max_upload_mb, every=every, quality=quality)
 
     with gr.Blocks(title="metamusic", analytics_enabled=False) as app:
         gr.Markdown("# metamusic\nTurn a song into a picture or a music video: VQGAN images steered by CLIP toward Wav2CLIP embeddings of the music."
@@ -249,14 +242,17 @@ def build_app(untrained: bool = False,       # serve the tiny untrained models (
                             style = gr.Image(type="filepath", label="Style image (optional)", sources=["upload"], elem_id=f"{kind}-style")
                             strength = gr.Slider(0, 8, value=0, step=0.1, label="Style strength", info="how strongly it stays close to the style image")
                         dev = gr.Dropdown(devs, value=dev0, label="Device")
-                        lr = gr.Slider(0.001, 1, value=ENGINE_DEFAULTS["lr"], step=0.001, label="Learning rate", elem_id=f"{kind}-lr")
+                        lo, hi, step = option_range("lr")
+                        lr = gr.Slider(lo, hi, value=ENGINE_DEFAULTS["lr"], step=step, label="Learning rate", elem_id=f"{kind}-lr")
                         w = gr.Slider(32, 1024, value=size0, step=16, label="Width")
                         h = gr.Slider(32, 1024, value=size0, step=16, label="Height")
                         if kind == "picture":
                             extra = [gr.Slider(1, 1000, value=10 if untrained else 60, step=1, label="Iterations", elem_id="picture-iterations")]
                         else:
                             extra = [gr.Slider(1, 60, value=8 if untrained else 25, step=1, label="Frames per second"),
-                                     gr.Slider(1, 200, value=3 if untrained else 20, step=1, label="Iterations per keyframe")]
+                                     gr.Dropdown(list(QUALITY), value="draft" if untrained else "standard", label="Quality",
+                                                 info="keyframe budgets: long runs at section changes, an early stop once settled"),
+                                     gr.Slider(0, 200, value=0, step=1, label="Iterations per keyframe (0 = the quality decides)")]
                         prompts = gr.Textbox(label="Text prompts (optional)", lines=2, placeholder="one 'text:weight' per line")
                         if kind == "video":
                             extra2 = [gr.Number(0, label="Start (s)", minimum=0), gr.Number(0, label="Duration (s, 0 = to the end)", minimum=0)]

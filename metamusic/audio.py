@@ -7,13 +7,13 @@ Docs: https://metamusic.github.io/metamusic/audio.html.md"""
 # %% ../nbs/03_audio.ipynb #ab514df1
 from __future__ import annotations
 import base64, csv, functools, io, math, re, subprocess, threading, wave
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterable, Sequence
 import numpy as np
 import torch
 from fastcore.basics import patch
-from .core import AudioError, ParameterError, logger
+from .core import AudioError, ParameterError, logger, parse_prompt
 
 # %% auto #0
 __all__ = ['SR', 'DEMO_TEMPO', 'DEMO_SECTION_TIME', 'DEMO_DURATION', 'OCTAVE_RATIO', 'SECTION_GROUPS', 'SECTION_SCALES',
@@ -724,20 +724,20 @@ def embedding_curve(self: Song, models,       # load_models() result, or a Wav2C
     self._embeddings[(id(w), key)] = (w, e)
     return times, e.clone()
 
-# %% ../nbs/03_audio.ipynb #8d425a33
+# %% ../nbs/03_audio.ipynb #d46bb123
 @dataclass(frozen=True)
 class Prompt:
-    "One prompt of a schedule: `text` from `time` seconds (or from `beat`, until resolved), with `weight`."
-    time: float | None
-    text: str
-    weight: float = 1.0
-    beat: float | None = None
-    line: int = 0
+    "One prompt of a schedule: `text` from `time` seconds (or from `beat`, until resolved), with `weight` and `stop`."
+    time: float | None           # seconds (None while keyed to a beat)
+    text: str                    # "" clears the prompts from `time` on
+    weight: float = 1.0          # negative pushes away
+    beat: float | None = None    # the beat it is keyed to, until `for_song` resolves it
+    line: int = 0                # line of the source, for messages
+    stop: float | None = None    # distance at which the pull stops (`text:weight:stop`), as the engine's targets
 
 _BEAT_RE = re.compile(r"[bB](\d+(?:\.\d*)?)")
 _CLOCK_RE = re.compile(r"(?:(\d+):)?(\d+):(\d{1,2}(?:\.\d*)?)")
 _SECS_RE = re.compile(r"(\d+(?:\.\d*)?|\.\d+)s?")
-_WEIGHT_RE = re.compile(r"(.*?):\s*([-+]?(?:\d+\.?\d*|\.\d+))\s*", re.S)
 
 def _parse_time(tok: str) -> tuple[float | None, float | None]:
     "`(seconds, None)` or `(None, beat)`; ValueError when `tok` isn't a time."
@@ -754,15 +754,21 @@ def _looks_like_time(tok: str) -> bool:
     "A token meant as a time (maybe malformed): `12`, `0:12`, `1:7x`, `b16`; not `3D` or `neon`."
     return bool(re.match(r"[bB]?\d", tok) and (":" in tok or re.fullmatch(r"[bB]?[\d.]+s?", tok)))
 
-def _text_weight(piece: str, where: str) -> tuple[str, float]:
-    m = _WEIGHT_RE.fullmatch(piece)
-    text, weight = (m.group(1).strip(), float(m.group(2))) if m else (piece.strip(), 1.0)
-    if not text: raise ParameterError(f"{where}: a weight without text ({piece.strip()!r}); write `text:weight`")
-    return text, weight
+def _prompt(t, piece: str, beat, n: int, where: str) -> Prompt:
+    "A schedule entry from `text:weight:stop` (the engine's grammar, `parse_prompt`)."
+    text, weight, stop = parse_prompt(piece, where)
+    return Prompt(t, text, weight, beat, n, stop)
+
+def _csv_number(row, i: int, where: str) -> float | None:
+    "Column `i` (weight or stop) of a CSV row as a number; None when absent or empty."
+    if len(row) <= i or not row[i].strip(): return None
+    try: return float(row[i])
+    except ValueError: raise ParameterError(f"{where}: {('weight', 'stop')[i - 2]} {row[i].strip()!r} is not a number") from None
 
 def _time_error(where, tok):
     return ParameterError(f"{where}: {tok!r} is not a time; use seconds (12.5), m:ss (0:12), h:mm:ss or a beat (b16)")
 
+# %% ../nbs/03_audio.ipynb #ca613af0
 def _read_source(source) -> tuple[str, str]:
     "(text, name): `source` is a file path or the text itself."
     if isinstance(source, Path) or (isinstance(source, str) and "\n" not in source and len(source) < 4096
@@ -774,6 +780,7 @@ def _read_source(source) -> tuple[str, str]:
     if not isinstance(source, str): raise ParameterError(f"prompts must be text or a file path, got {type(source).__name__}")
     return source, "prompts"
 
+# %% ../nbs/03_audio.ipynb #01684d56
 class PromptSchedule:
     "Text prompts with weights, keyed to times (seconds) or beats."
     def __init__(self, prompts: Iterable[Prompt] = (), # the entries
@@ -795,100 +802,109 @@ class PromptSchedule:
                 except ValueError: raise _time_error(where, tok) from None
             else: t, beat, rest = 0.0, None, line
             if not rest.strip(): out.append(Prompt(t, "", 0.0, beat, n)); continue  # a time alone: clear
-            out += [Prompt(t, *_text_weight(p, where), beat, n) for p in rest.split("|")]
+            out += [_prompt(t, p, beat, n, where) for p in rest.split("|")]
         return cls(out, name)
-
-    @classmethod
-    def from_csv(cls, source, name: str | None = None) -> PromptSchedule:
-        "Schedule from CSV rows `time,text[,weight]` (a header row is optional)."
-        text, src = _read_source(source)
-        name, out = name or src, []
-        for n, row in enumerate(csv.reader(io.StringIO(text)), 1):
-            where = f"{name} line {n}"
-            if not row or not "".join(row).strip() or row[0].lstrip().startswith("#"): continue
-            if n == 1 and row[0].strip().lower() in ("time", "start", "timestamp"): continue
-            if len(row) not in (2, 3): raise ParameterError(f"{where}: expected time,text[,weight], got {len(row)} columns")
-            try: t, beat = _parse_time(row[0])
-            except ValueError: raise _time_error(where, row[0].strip()) from None
-            w = 1.0
-            if len(row) == 3 and row[2].strip():
-                try: w = float(row[2])
-                except ValueError: raise ParameterError(f"{where}: weight {row[2].strip()!r} is not a number") from None
-            out.append(Prompt(t, row[1].strip(), w if row[1].strip() else 0.0, beat, n))
-        return cls(out, name)
-
-    @classmethod
-    def from_lrc(cls, source, name: str | None = None) -> PromptSchedule:
-        "Schedule from LRC lyrics: each `[mm:ss.xx]` tagged line is a prompt from that time."
-        text, src = _read_source(source)
-        name, out, offset = name or src, [], 0.0
-        for n, raw in enumerate(text.splitlines(), 1):
-            line, where = raw.strip(), f"{name} line {n}"
-            if not line: continue
-            if m := re.fullmatch(r"\[offset:\s*([-+]?\d+)\s*\]", line, re.I): offset = int(m.group(1)) / 1000; continue
-            if re.fullmatch(r"\[[a-zA-Z#]+:.*\]", line): continue  # metadata: [ar:..], [ti:..]
-            tags = re.match(r"((?:\[[^\]]*\]\s*)+)(.*)", line)
-            if not tags:
-                logger.warning("%s: no [mm:ss.xx] time tag; line skipped", where); continue
-            lyric = re.sub(r"<\d+:\d+(?:[.:]\d+)?>", "", tags.group(2)).strip()  # word-level timestamps
-            for tag in re.findall(r"\[([^\]]*)\]", tags.group(1)):
-                m = re.fullmatch(r"(\d+):(\d{1,2})(?:[.:](\d+))?", tag.strip())
-                if not m or int(m.group(2)) >= 60: raise _time_error(where, f"[{tag}]")
-                t = int(m.group(1)) * 60 + int(m.group(2)) + (float("0." + m.group(3)) if m.group(3) else 0.0)
-                out.append((t, lyric, n))
-        # LRC's offset: positive shows lyrics sooner
-        return cls([Prompt(max(0.0, t - offset), s, 1.0 if s else 0.0, None, n) for t, s, n in out], name)
-
-    def for_song(self, song: Song) -> PromptSchedule:
-        "This schedule with beat-keyed prompts turned into seconds using `song`'s beats."
-        if all(p.beat is None for p in self.prompts): return self
-        b = np.asarray(song.beats)
-        out = []
-        for p in self.prompts:
-            if p.beat is None: out.append(p); continue
-            if len(b) == 0: raise ParameterError(f"{self.name} line {p.line}: b{p.beat:g} is keyed to a beat, but {song.name!r} has no beat")
-            period = 60.0 / song.tempo if song.tempo > 0 else (float(np.diff(b).mean()) if len(b) > 1 else 0.5)
-            t = float(np.interp(p.beat, np.arange(len(b)), b)) if p.beat <= len(b) - 1 else float(b[-1] + (p.beat - len(b) + 1) * period)
-            out.append(Prompt(t, p.text, p.weight, None, p.line))
-        return PromptSchedule(out, self.name)
-
-    def _starts(self) -> list[float]:
-        unresolved = [p for p in self.prompts if p.time is None]
-        if unresolved:
-            raise ParameterError(f"{self.name} line {unresolved[0].line}: b{unresolved[0].beat:g} is keyed to a beat; "
-                                 "call schedule.for_song(song) (or load_prompts(..., song=song)) first")
-        return sorted({p.time for p in self.prompts})
-
-    def active(self, t0: float,            # window start, seconds
-               t1: float | None = None,    # window end (None: the prompts active at the instant t0)
-               by_overlap: bool = False    # scale each weight by the fraction of the window it covers
-              ) -> list[tuple[str, float]]:
-        "`(text, weight)` of the prompts active during `[t0, t1)`, in order of their start."
-        starts = self._starts()
-        if not starts: return []
-        ends = dict(zip(starts, starts[1:] + [math.inf]))
-        point = t1 is None or t1 <= t0
-        res = {}
-        for p in self.prompts:
-            a, b = p.time, ends[p.time]
-            if point: hit, frac = a <= t0 < b, 1.0
-            else: hit, frac = a < t1 and b > t0, (min(b, t1) - max(a, t0)) / (t1 - t0)
-            if not hit or not p.text: continue
-            w = p.weight * frac if by_overlap else p.weight
-            if p.text in res: res[p.text] = res[p.text] + w if by_overlap else res[p.text]
-            else: res[p.text] = w
-        return list(res.items())
 
     def __len__(self): return len(self.prompts)
     def __iter__(self): return iter(self.prompts)
     def __repr__(self):
         def when(p): return f"b{p.beat:g}" if p.time is None else f"{int(p.time // 60)}:{p.time % 60:05.2f}"
-        items = [f"{when(p)} {p.text!r}" + (f"×{p.weight:g}" if p.weight != 1 else "") if p.text else f"{when(p)} (clear)"
+        items = [f"{when(p)} {p.text!r}" + (f"×{p.weight:g}" if p.weight != 1 else "") + (f" stop {p.stop:g}" if p.stop is not None else "")
+                 if p.text else f"{when(p)} (clear)"
                  for p in self.prompts[:6]]
         more = f", … {len(self) - 6} more" if len(self) > 6 else ""
         return f"PromptSchedule({', '.join(items)}{more})"
 
-def load_prompts(source,                 # schedule text, a .txt/.csv/.lrc path, a list of lines or (time, text[, weight]), a dict {time: text}, a PromptSchedule, or None
+
+# %% ../nbs/03_audio.ipynb #d9eed1be
+@patch(cls_method=True)
+def from_csv(cls: PromptSchedule, source, name: str | None = None) -> PromptSchedule:
+    "Schedule from CSV rows `time,text[,weight[,stop]]` (a header row is optional; the text is taken as it is)."
+    text, src = _read_source(source)
+    name, out = name or src, []
+    for n, row in enumerate(csv.reader(io.StringIO(text)), 1):
+        where = f"{name} line {n}"
+        if not row or not "".join(row).strip() or row[0].lstrip().startswith("#"): continue
+        if n == 1 and row[0].strip().lower() in ("time", "start", "timestamp"): continue
+        if len(row) not in (2, 3, 4): raise ParameterError(f"{where}: expected time,text[,weight[,stop]], got {len(row)} columns")
+        try: t, beat = _parse_time(row[0])
+        except ValueError: raise _time_error(where, row[0].strip()) from None
+        w, s = [_csv_number(row, i, where) for i, col in ((2, "weight"), (3, "stop"))]
+        out.append(Prompt(t, row[1].strip(), (1.0 if w is None else w) if row[1].strip() else 0.0, beat, n, s))
+    return cls(out, name)
+
+
+# %% ../nbs/03_audio.ipynb #379cc2fe
+@patch(cls_method=True)
+def from_lrc(cls: PromptSchedule, source, name: str | None = None) -> PromptSchedule:
+    "Schedule from LRC lyrics: each `[mm:ss.xx]` tagged line is a prompt from that time."
+    text, src = _read_source(source)
+    name, out, offset = name or src, [], 0.0
+    for n, raw in enumerate(text.splitlines(), 1):
+        line, where = raw.strip(), f"{name} line {n}"
+        if not line: continue
+        if m := re.fullmatch(r"\[offset:\s*([-+]?\d+)\s*\]", line, re.I): offset = int(m.group(1)) / 1000; continue
+        if re.fullmatch(r"\[[a-zA-Z#]+:.*\]", line): continue  # metadata: [ar:..], [ti:..]
+        tags = re.match(r"((?:\[[^\]]*\]\s*)+)(.*)", line)
+        if not tags:
+            logger.warning("%s: no [mm:ss.xx] time tag; line skipped", where); continue
+        lyric = re.sub(r"<\d+:\d+(?:[.:]\d+)?>", "", tags.group(2)).strip()  # word-level timestamps
+        for tag in re.findall(r"\[([^\]]*)\]", tags.group(1)):
+            m = re.fullmatch(r"(\d+):(\d{1,2})(?:[.:](\d+))?", tag.strip())
+            if not m or int(m.group(2)) >= 60: raise _time_error(where, f"[{tag}]")
+            t = int(m.group(1)) * 60 + int(m.group(2)) + (float("0." + m.group(3)) if m.group(3) else 0.0)
+            out.append((t, lyric, n))
+    # LRC's offset: positive shows lyrics sooner
+    return cls([Prompt(max(0.0, t - offset), s, 1.0 if s else 0.0, None, n) for t, s, n in out], name)
+
+
+# %% ../nbs/03_audio.ipynb #92ecdf93
+@patch
+def for_song(self: PromptSchedule, song: Song) -> PromptSchedule:
+    "This schedule with beat-keyed prompts turned into seconds using `song`'s beats."
+    if all(p.beat is None for p in self.prompts): return self
+    b = np.asarray(song.beats)
+    out = []
+    for p in self.prompts:
+        if p.beat is None: out.append(p); continue
+        if len(b) == 0: raise ParameterError(f"{self.name} line {p.line}: b{p.beat:g} is keyed to a beat, but {song.name!r} has no beat")
+        period = 60.0 / song.tempo if song.tempo > 0 else (float(np.diff(b).mean()) if len(b) > 1 else 0.5)
+        t = float(np.interp(p.beat, np.arange(len(b)), b)) if p.beat <= len(b) - 1 else float(b[-1] + (p.beat - len(b) + 1) * period)
+        out.append(replace(p, time=t, beat=None))
+    return PromptSchedule(out, self.name)
+
+@patch
+def _starts(self: PromptSchedule) -> list[float]:
+    unresolved = [p for p in self.prompts if p.time is None]
+    if unresolved:
+        raise ParameterError(f"{self.name} line {unresolved[0].line}: b{unresolved[0].beat:g} is keyed to a beat; "
+                             "call schedule.for_song(song) (or load_prompts(..., song=song)) first")
+    return sorted({p.time for p in self.prompts})
+
+@patch
+def active(self: PromptSchedule, t0: float,            # window start, seconds
+           t1: float | None = None,    # window end (None: the prompts active at the instant t0)
+           by_overlap: bool = False    # scale each weight by the fraction of the window it covers
+          ) -> list[tuple[str, float, float | None]]:
+    "`(text, weight, stop)` of the prompts active during `[t0, t1)`, in order of their start: what `make_targets` takes."
+    starts = self._starts()
+    if not starts: return []
+    ends = dict(zip(starts, starts[1:] + [math.inf]))
+    point = t1 is None or t1 <= t0
+    res = {}
+    for p in self.prompts:
+        a, b = p.time, ends[p.time]
+        if point: hit, frac = a <= t0 < b, 1.0
+        else: hit, frac = a < t1 and b > t0, (min(b, t1) - max(a, t0)) / (t1 - t0)
+        if not hit or not p.text: continue
+        w = p.weight * frac if by_overlap else p.weight
+        if p.text in res: res[p.text] = (res[p.text][0] + w if by_overlap else res[p.text][0], res[p.text][1])
+        else: res[p.text] = (w, p.stop)
+    return [(text, w, s) for text, (w, s) in res.items()]
+
+
+# %% ../nbs/03_audio.ipynb #9cd38528
+def load_prompts(source,                 # schedule text, a .txt/.csv/.lrc path, a list of lines or (time, text[, weight[, stop]]), a dict {time: text}, a PromptSchedule, or None
                  song: Song | None = None # resolves beat-keyed prompts (b16) with this song's beats
                 ) -> PromptSchedule:
     "A `PromptSchedule` from whatever form the prompts come in."
@@ -900,11 +916,12 @@ def load_prompts(source,                 # schedule text, a .txt/.csv/.lrc path,
         else:
             out = []
             for n, item in enumerate(source, 1):
-                if not isinstance(item, (list, tuple)) or len(item) not in (2, 3):
-                    raise ParameterError(f"prompts item {n}: expected (time, text) or (time, text, weight), got {item!r}")
+                if not isinstance(item, (list, tuple)) or len(item) not in (2, 3, 4):
+                    raise ParameterError(f"prompts item {n}: expected (time, text[, weight[, stop]]), got {item!r}")
                 try: t, beat = (float(item[0]), None) if isinstance(item[0], (int, float)) else _parse_time(str(item[0]))
                 except ValueError: raise _time_error(f"prompts item {n}", item[0]) from None
-                out.append(Prompt(t, str(item[1]), float(item[2]) if len(item) == 3 else 1.0, beat, n))
+                w, s = (list(item[2:]) + [1.0, None][len(item) - 2:])[:2]
+                out.append(Prompt(t, str(item[1]), float(w), beat, n, None if s is None else float(s)))
             sched = PromptSchedule(out)
     elif isinstance(source, (str, Path)):
         p = Path(source).expanduser() if isinstance(source, Path) or "\n" not in source else None

@@ -13,7 +13,7 @@ from .weights import (REGISTRY, MODEL_WEIGHTS, weights_dir as _weights_dir, down
                                find_weights, weights_for, probe_source, vqgan_weights, DEFAULT_VQGAN)
 from .models import load_models
 from .audio import load_song, demo_song, load_prompts
-from .engine import ENGINE_DEFAULTS, AUGMENTS, CUT_METHODS, PRECISIONS, INITS
+from .engine import ENGINE_DEFAULTS, AUGMENTS, INITS, EngineConfig, parse_augments
 from .picture import picture
 from .video import video, Motion, QUALITY
 
@@ -45,55 +45,45 @@ _positive_float = _number(float, 0, lo_open=True)
 _nonneg_float = _number(float, 0)
 
 # %% ../nbs/08_cli.ipynb #a58f1528
-ENGINE_HELP = {
-    "cutn": "cutouts per step: more is steadier but slower",
-    "cut_method": "how cutouts are taken: 'pooled' (the whole image, pooled) or 'crops' (random crops)",
-    "cut_pow": "crop size exponent for 'crops': above 1 favours small crops",
-    "augments": "augmentations of the cutouts, space- or comma-separated, 'none' for none; from: "
-                + ", ".join(f"{k} ({v})" for k, v in AUGMENTS.items()),
-    "noise": "noise added to the cutouts",
-    "optimiser": "optimiser for the latent: any torch.optim name (Adam, AdamW, SGD, ...)",
-    "lr": "learning rate",
-    "precision": "'auto' (bf16/fp16 autocast on CUDA, fp32 elsewhere), 'fp32', 'bf16' or 'fp16'",
-    "init": f"how to start: {', '.join(repr(i) for i in INITS)}, or an image file ('image transfer')",  # named starts; else a path
-    "init_weight": "pull toward the init image (MetaMusic's 'image transfer' rate; 0 = only a starting point)",
-    "init_decay": "the pull fades as init_weight / (1 + init_decay * step)",
-}
-_ENGINE_CHOICES = {"cut_method": CUT_METHODS, "precision": PRECISIONS}
+ENGINE_HELP = {f.name: f.metadata["help"] for f in dataclasses.fields(EngineConfig)}   # one line per option, from the engine
 
 def _show(v):
     if isinstance(v, (tuple, list)): return " ".join(map(str, v)) or "none"
     return str(v).replace("%", "%%")
 
+def _engine_flag(g, f: dataclasses.Field, v):
+    "One `--option` for the `EngineConfig` field `f` with default `v`: its help, bounds and choices are the field's."
+    m, flag = f.metadata, "--" + f.name.replace("_", "-")
+    h = f"{m['help']} (default: {_show(v)})"
+    if isinstance(v, (tuple, list)): return g.add_argument(flag, dest=f.name, nargs="+", default=v, metavar="NAME", help=h)
+    if f.type in ("int", "float"):
+        conv = _number(int if f.type == "int" else float, m["lo"], lo_open=m["open_low"])
+        return g.add_argument(flag, dest=f.name, type=conv, default=v, metavar="N" if f.type == "int" else "X", help=h)
+    if f.name == "init": return g.add_argument(flag, dest=f.name, default=v, metavar="INIT", help=h)   # a named start or an image file
+    if m["choices"]: return g.add_argument(flag, dest=f.name, default=v, choices=m["choices"], help=h)
+    return g.add_argument(flag, dest=f.name, default=v, metavar="NAME", help=h)
+
 def add_engine_options(p: argparse.ArgumentParser, defaults: dict | None = None):
-    "Add one `--option` per `ENGINE_DEFAULTS` entry (or `defaults`) to `p`, its default shown in the help."
+    "Add one `--option` per `EngineConfig` field (those in `defaults`, with its values as defaults) to `p`."
     g = p.add_argument_group("engine options")
-    for k, v in (defaults or ENGINE_DEFAULTS).items():
-        flag, h = "--" + k.replace("_", "-"), ENGINE_HELP.get(k, f"engine option {k}")
-        h = f"{h} (default: {_show(v)})"
-        if isinstance(v, bool): g.add_argument(flag, dest=k, action=argparse.BooleanOptionalAction, default=v, help=h)
-        elif isinstance(v, (tuple, list)): g.add_argument(flag, dest=k, nargs="+", default=v, metavar="NAME", help=h)
-        elif isinstance(v, int): g.add_argument(flag, dest=k, type=_positive_int, default=v, metavar="N", help=h)
-        elif isinstance(v, float): g.add_argument(flag, dest=k, type=_nonneg_float, default=v, metavar="X", help=h)
-        elif k in _ENGINE_CHOICES: g.add_argument(flag, dest=k, default=v, choices=_ENGINE_CHOICES[k], help=h)
-        else: g.add_argument(flag, dest=k, default=v, metavar="INIT" if k == "init" else "NAME", help=h)
+    defaults = ENGINE_DEFAULTS if defaults is None else defaults
+    for f in dataclasses.fields(EngineConfig):
+        if f.name in defaults: _engine_flag(g, f, defaults[f.name])
     return g
 
 def engine_options(args: argparse.Namespace, defaults: dict | None = None) -> dict:
-    "The engine options in `args`, augments checked against `AUGMENTS` (unknown name → `UsageError`)."
+    "The engine options in `args`, augments read by the engine's `parse_augments` (unknown name → `UsageError`)."
     opts = {k: getattr(args, k) for k in (defaults or ENGINE_DEFAULTS) if hasattr(args, k)}
     aug = opts.get("augments")
     if isinstance(aug, list):
-        names = [a for s in aug for a in s.replace(",", " ").split()]
-        if [n.lower() for n in names] == ["none"]: names = []
-        canon = {a.lower(): a for a in AUGMENTS}
-        bad = [n for n in names if n.lower() not in canon]
-        if bad: raise UsageError(f"--augments: unknown augment {bad[0]!r}; choose from {', '.join(AUGMENTS)} (or 'none')")
-        opts["augments"] = tuple(canon[n.lower()] for n in names)
+        names = " ".join(aug)
+        try: opts["augments"] = () if names.strip().lower() == "none" else parse_augments(names)
+        except ParameterError as e: raise UsageError(f"--{e} (or 'none')") from None
     init = opts.get("init")
     if isinstance(init, str) and init not in INITS and not Path(init).expanduser().is_file():
         raise UsageError(f"--init: {init!r} is neither {', '.join(map(repr, INITS))} nor an image file")
     return opts
+
 
 # %% ../nbs/08_cli.ipynb #7231ce6e
 def _default(fn, name, fallback=None):
@@ -110,11 +100,17 @@ _MOTION_HELP = {"zoom": "drift: zoom in per second (0.02 = 2%%/s; negative zooms
 def _song_arg(p):
     p.add_argument("song", metavar="SONG", help="audio file (wav, mp3, flac, ogg, ...), or 'demo' for the bundled demo song")
 
+def _weights_dir_option(p):
+    p.add_argument("--weights-dir", default=None, metavar="DIR", help="folder of the model weights (default: $METAMUSIC_WEIGHTS, else ./checkpoints)")
+
+def _device_options(p, device_help="'cpu', 'cuda', 'cuda:N' or 'mps' (default: the best available)"):
+    "`--device` and `--weights-dir`, as every command that loads models takes them."
+    p.add_argument("--device", default=None, help=device_help)
+    _weights_dir_option(p)
+
 def _model_options(p):
     g = p.add_argument_group("models")
-    g.add_argument("--device", default=None, help="'cpu', 'cuda', 'cuda:N' or 'mps' (default: the best available)")
-    g.add_argument("--weights-dir", default=None, metavar="DIR",
-                   help="folder of the model weights (default: $METAMUSIC_WEIGHTS, else ./checkpoints)")
+    _device_options(g)
     g.add_argument("--untrained", action="store_true",
                    help="use tiny untrained models (no weights needed; output is noise, names are marked 'untrained') (default: off)")
     g.add_argument("--seed", type=int, default=None, help="random seed, for a reproducible result (default: random)")
@@ -176,24 +172,22 @@ def build_parser() -> argparse.ArgumentParser:
         a = ws.add_parser(name, help=hlp, description=hlp[0].upper() + hlp[1:] + ".")
         if name != "list": a.add_argument("names", nargs="*", metavar="NAME", help=f"models ({', '.join(MODEL_WEIGHTS)}, wav2clip), files ({', '.join(REGISTRY)}), or 'all' (default: what the default models need)")
         else: a.add_argument("--check", action="store_true", help="ask each source, in order, whether it would serve its file now (network) (default: off)")
-        a.add_argument("--weights-dir", default=None, metavar="DIR", help="folder of the model weights (default: $METAMUSIC_WEIGHTS, else ./checkpoints)")
+        _weights_dir_option(a)
 
     sd = sub.add_parser("demo", help="the demo song into a picture and a short video",
                         description="Turn the bundled demo song into a picture and a short video. Downloads the weights on first use; "
                                     "where they can't be had, says so and uses the miniature models (outputs marked 'miniature').")
     sd.add_argument("-o", "--out-dir", default="out", metavar="DIR", help="folder for the outputs (default: %(default)s)")
     sd.add_argument("--untrained", action="store_true", help="use the tiny untrained models without trying the weights (default: off)")
-    sd.add_argument("--device", default=None, help="'cpu', 'cuda', 'cuda:N' or 'mps' (default: the best available)")
-    sd.add_argument("--weights-dir", default=None, metavar="DIR", help="folder of the model weights (default: $METAMUSIC_WEIGHTS, else ./checkpoints)")
+    _device_options(sd)
 
     sapp = sub.add_parser("app", help="the web app (needs the 'app' extra: gradio)", description="Serve the Picture/Video web app.")
     sapp.add_argument("--host", default="127.0.0.1", help="address to listen on; 0.0.0.0 exposes it to the network (default: %(default)s)")
     sapp.add_argument("--port", type=_positive_int, default=7860, help="port (default: %(default)s)")
     sapp.add_argument("--untrained", action="store_true", help="serve with the tiny untrained models (default: off)")
-    sapp.add_argument("--device", default=None, help="default device offered in the page (default: the best available)")
+    _device_options(sapp, "default device offered in the page (default: the best available)")
     sapp.add_argument("--max-upload-mb", type=_positive_float, default=50, metavar="MB", help="largest upload accepted (default: %(default)s)")
     sapp.add_argument("--runs-dir", default=None, metavar="DIR", help="folder for each request's run folder (default: a temporary folder)")
-    sapp.add_argument("--weights-dir", default=None, metavar="DIR", help="folder of the model weights (default: $METAMUSIC_WEIGHTS, else ./checkpoints)")
     sapp.add_argument("--share", action="store_true", help="also serve on a public Gradio share link, e.g. from Colab; asks for a login (default: off)")
     sapp.add_argument("--auth", default=None, metavar="USER:PASSWORD", help="login the page asks for (default: none; with --share a generated password, printed once)")
     _add_batch_parser(sub)

@@ -6,7 +6,7 @@ Docs: https://metamusic.github.io/metamusic/core.html.md"""
 
 # %% ../nbs/00_core.ipynb #d44ecdc4
 from __future__ import annotations
-import contextlib, logging, math, os, random, sys, tempfile, threading, time
+import contextlib, logging, math, os, random, re, sys, tempfile, threading, time
 from pathlib import Path
 from typing import Callable, Any
 import numpy as np
@@ -14,8 +14,9 @@ import torch
 
 # %% auto #0
 __all__ = ['logger', 'MetamusicError', 'ParameterError', 'WeightsError', 'AudioError', 'OutputError', 'ResumeError', 'get_device',
-           'seed_everything', 'snap_size', 'check_writable', 'atomic_output', 'format_seconds', 'eta_seconds',
-           'status_line', 'ProgressLog', 'in_notebook', 'register_previewer', 'chain_callbacks', 'run_job']
+           'seed_everything', 'snap_size', 'check_int', 'check_number', 'parse_prompt', 'format_prompt',
+           'check_writable', 'atomic_output', 'format_seconds', 'eta_seconds', 'status_line', 'ProgressLog',
+           'start_worker', 'in_notebook', 'register_previewer', 'chain_callbacks', 'run_job']
 
 # %% ../nbs/00_core.ipynb #79289731
 class MetamusicError(Exception):
@@ -86,6 +87,65 @@ def snap_size(size,             # (width, height) in pixels, or one int for a sq
     sw, sh = w // factor * factor, h // factor * factor
     if (sw, sh) != (w, h): logger.warning("%s %dx%d is not a multiple of %d; using %dx%d", name, w, h, factor, sw, sh)
     return sw, sh
+
+# %% ../nbs/00_core.ipynb #15236d2e
+def _package_version() -> str:
+    "The version nbdev keeps in `__init__.py`, read from the file: this module must not import the package above it."
+    import importlib.util
+    spec = importlib.util.find_spec("metamusic")   # finds the package's __init__.py without running it
+    try: text = Path(spec.origin).read_text(encoding="utf-8")
+    except (AttributeError, TypeError, OSError): return "unknown"
+    m = re.search(r"^__version__\s*=\s*['\"]([^'\"]+)['\"]", text, re.M)
+    return m.group(1) if m else "unknown"
+
+__version__ = _package_version()
+
+# %% ../nbs/00_core.ipynb #09614a57
+def check_int(v,                 # the value to check
+              name: str,         # the parameter's name, for the message
+              lo: int | None = None, hi: int | None = None # inclusive bounds (None: unbounded)
+             ) -> int:
+    "`v` as an `int`, or a `ParameterError` naming `name` (bools and floats are refused)."
+    if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or (lo is not None and v < lo) or (hi is not None and v > hi):
+        bounds = (f" ≥ {lo}" if lo is not None else "") + (f" ≤ {hi}" if hi is not None else "")
+        raise ParameterError(f"{name} must be an integer{bounds}, got {v!r}")
+    return int(v)
+
+def check_number(v, name: str,
+                 lo: float | None = None, hi: float | None = None, # inclusive bounds (None: unbounded)
+                 open_low: bool = False  # True: `lo` itself is refused (a learning rate must be > 0)
+                ) -> float:
+    "`v` as a finite `float`, or a `ParameterError` naming `name`."
+    if not isinstance(v, (int, float, np.number)) or isinstance(v, bool) or not math.isfinite(v) \
+       or (lo is not None and (v <= lo if open_low else v < lo)) or (hi is not None and v > hi):
+        bounds = (f"{'>' if open_low else '≥'} {lo}" if lo is not None else "") + (f" ≤ {hi}" if hi is not None else "")
+        raise ParameterError(f"{name} must be a number {bounds}".rstrip() + f", got {v!r}")
+    return float(v)
+
+# %% ../nbs/00_core.ipynb #09caddc7
+_NUMBER = re.compile(r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$")
+
+def parse_prompt(prompt: str,        # "text", "text:weight" or "text:weight:stop"
+                 where: str = "prompt" # what to call it in a message, e.g. "prompts.txt line 3"
+                ) -> tuple[str, float, float | None]:
+    "Split a prompt into `(text, weight, stop)`; weight defaults to 1, stop to None."
+    if not isinstance(prompt, str): raise ParameterError(f"{where} must be a string, got {prompt!r}")
+    text, nums = prompt, []
+    while len(nums) < 2 and ":" in text:
+        head, tail = text.rsplit(":", 1)
+        if not _NUMBER.match(tail): break
+        if tail.strip().isdigit() and re.search(r"://[^/]*$", head): break   # "scheme://host:8080" is a port
+        text, nums = head, [float(tail)] + nums
+    text = text.strip()
+    if not text: raise ParameterError(f"{where}: {prompt.strip()!r} has no text before its weight; write `text:weight`")
+    weight = nums[0] if nums else 1.0
+    stop = nums[1] if len(nums) == 2 else None
+    return text, weight, stop
+
+def format_prompt(text: str, weight: float = 1.0, stop: float | None = None) -> str:
+    "The prompt string that `parse_prompt` reads back as `(text, weight, stop)` (shortest form, exact floats)."
+    if stop is not None: return f"{text}:{float(weight)!r}:{float(stop)!r}"
+    return text if weight == 1 else f"{text}:{float(weight)!r}"
 
 # %% ../nbs/00_core.ipynb #f729349c
 def check_writable(path: str | Path) -> Path:
@@ -210,6 +270,21 @@ class ProgressLog:
     def __exit__(self, *exc):
         self.done.set(); self.thread.join()
         if exc[0] is None and self.ev is not None: self.write()   # the last state, at 100% when the job finished
+
+# %% ../nbs/00_core.ipynb #a21afc9f
+def start_worker(job: Callable[[], Any],             # the work, called with no arguments in the thread
+                 then: Callable[[dict], None] | None = None # then(box) in the worker once `job` ended, before the thread does
+                ) -> tuple[threading.Thread, dict]:
+    "Start `job()` in a daemon thread; the returned dict gets `value` (its result) or `error` (what it raised)."
+    import contextvars
+    box = {}
+    def work():
+        try: box["value"] = job()
+        except BaseException as e: box["error"] = e
+        if then is not None: then(box)
+    t = threading.Thread(target=contextvars.copy_context().run, args=(work,), name="metamusic-job", daemon=True)
+    t.start()
+    return t, box
 
 # %% ../nbs/00_core.ipynb #942382c5
 def in_notebook() -> bool:

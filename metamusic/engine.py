@@ -15,44 +15,13 @@ import numpy as np
 import torch, torch.nn as nn, torch.nn.functional as F
 from fastcore.basics import patch
 from PIL import Image
-from .core import ParameterError, logger, seed_everything, snap_size
+from .core import ParameterError, logger, seed_everything, snap_size, check_int, check_number, parse_prompt
 
 # %% auto #0
-__all__ = ['IMAGE_SUFFIXES', 'AUGMENTS', 'CUT_METHODS', 'ENGINE_DEFAULTS', 'INITS', 'PRECISIONS', 'parse_prompt', 'split_prompts',
+__all__ = ['IMAGE_SUFFIXES', 'AUGMENTS', 'CUT_METHODS', 'INITS', 'PRECISIONS', 'ENGINE_DEFAULTS', 'split_prompts',
            'spherical_distance', 'Target', 'load_image', 'fit_image', 'to_pil', 'text_target', 'image_target',
-           'audio_target', 'noise_target', 'make_targets', 'parse_augments', 'MakeCutouts', 'check_engine_options',
-           'Event', 'RunResult', 'Engine', 'plateau']
-
-# %% ../nbs/04_engine.ipynb #4d0289c5
-def _check_int(v, name, lo=None):
-    if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or (lo is not None and v < lo):
-        raise ParameterError(f"{name} must be an integer" + (f" ≥ {lo}" if lo is not None else "") + f", got {v!r}")
-    return int(v)
-
-def _check_number(v, name, lo=None, open_low=False):
-    if not isinstance(v, (int, float, np.number)) or isinstance(v, bool) or not math.isfinite(v) \
-       or (lo is not None and (v <= lo if open_low else v < lo)):
-        raise ParameterError(f"{name} must be a number " + (f"{'>' if open_low else '≥'} {lo}" if lo is not None else "") + f", got {v!r}")
-    return float(v)
-
-# %% ../nbs/04_engine.ipynb #b45429f8
-_NUMBER = re.compile(r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$")
-
-def parse_prompt(prompt: str # "text", "text:weight" or "text:weight:stop"
-                ) -> tuple[str, float, float | None]:
-    "Split a prompt into `(text, weight, stop)`; weight defaults to 1, stop to None."
-    if not isinstance(prompt, str): raise ParameterError(f"prompt must be a string, got {prompt!r}")
-    text, nums = prompt, []
-    while len(nums) < 2 and ":" in text:
-        head, tail = text.rsplit(":", 1)
-        if not _NUMBER.match(tail): break
-        if tail.strip().isdigit() and re.search(r"://[^/]*$", head): break   # "scheme://host:8080" is a port
-        text, nums = head, [float(tail)] + nums
-    text = text.strip()
-    if not text: raise ParameterError(f"prompt {prompt!r} has no text before its weight")
-    weight = nums[0] if nums else 1.0
-    stop = nums[1] if len(nums) == 2 else None
-    return text, weight, stop
+           'audio_target', 'noise_target', 'make_targets', 'parse_augments', 'MakeCutouts', 'EngineConfig',
+           'option_range', 'check_engine_options', 'Event', 'RunResult', 'Engine', 'plateau']
 
 # %% ../nbs/04_engine.ipynb #d4050c6a
 def split_prompts(prompts: str | Sequence | None # "a|b:0.5", a list of prompts, or None
@@ -160,8 +129,12 @@ def text_target(models,                  # `Models` (its CLIP embeds the text)
                ) -> Target:
     "A target from a text prompt."
     text, w, s = parse_prompt(prompt)
+    return _text_target(models, text, w if weight is None else weight, s if stop is None else stop)
+
+def _text_target(models, text: str, weight: float, stop: float | None) -> Target:
+    "The target for `text` as it is: no weight or stop is read from it."
     with torch.no_grad(): e = models.clip.encode_text([text])[0]
-    return Target(e, w if weight is None else weight, s if stop is None else stop, label=text)
+    return Target(e, weight, stop, label=text)
 
 def image_target(models, image,          # path, PIL image or tensor; ".../a.png:0.5" strings carry a weight
                  weight: float | None = None, stop: float | None = None, label: str | None = None) -> Target:
@@ -192,7 +165,14 @@ def noise_target(seed: int = 0, weight: float = 1.0, stop: float | None = None,
 def _is_image_path(text: str) -> bool:
     return text.lower().endswith(IMAGE_SUFFIXES) and not text.startswith(("http://", "https://"))
 
-def make_targets(models, prompts # Target, str ("a|b:0.5"), image, path, tensor, or a list of them
+def _parsed_prompt(p: tuple) -> tuple[str, float, float | None]:
+    "A `(text, weight, stop)` triple, checked: what `parse_prompt` returns and a schedule's `active` hands over."
+    ok = len(p) == 3 and isinstance(p[0], str) and p[0].strip() and isinstance(p[1], (int, float, np.number)) \
+         and (p[2] is None or isinstance(p[2], (int, float, np.number)))
+    if not ok: raise ParameterError(f"prompt {p!r}: a tuple prompt is (text, weight, stop), e.g. ('storm', 1.0, None)")
+    return p[0], float(p[1]), None if p[2] is None else float(p[2])
+
+def make_targets(models, prompts # Target, str ("a|b:0.5"), (text, weight, stop), image, path, tensor, or a list of them
                 ) -> list[Target]:
     "A list of `Target`s from a mix of prompts, images, audio embeddings and targets."
     out = []
@@ -200,11 +180,11 @@ def make_targets(models, prompts # Target, str ("a|b:0.5"), image, path, tensor,
         if isinstance(p, Target): t = p
         elif isinstance(p, torch.Tensor): t = audio_target(p)
         elif isinstance(p, (Image.Image, Path)): t = image_target(models, p)
-        elif isinstance(p, str):
-            text = parse_prompt(p)[0]
+        elif isinstance(p, (str, tuple)):   # "text:weight:stop", or the (text, weight, stop) it parses to (a schedule's)
+            text, w, s = parse_prompt(p) if isinstance(p, str) else _parsed_prompt(p)
             if text.startswith(("http://", "https://")) and text.lower().endswith(IMAGE_SUFFIXES):
                 raise ParameterError(f"prompt {p!r}: image prompts are not downloaded; save the image and give its path")
-            t = image_target(models, p) if _is_image_path(text) else text_target(models, p)
+            t = image_target(models, Path(text), w, s) if _is_image_path(text) else _text_target(models, text, w, s)
         else: raise ParameterError(f"prompt {p!r}: expected text, an image, an embedding or a Target")
         out.append(t)
     seen, unique = {}, []
@@ -257,9 +237,9 @@ class MakeCutouts(nn.Module):
                  noise: float = 0.1,           # largest per-cut Gaussian noise strength
                  max_supersample: int = 4):    # crops: at most this much supersampling for anti-aliasing
         super().__init__()
-        _check_int(cutn, "cutn", 1); _check_int(cut_size, "cut_size", 1)
+        check_int(cutn, "cutn", 1); check_int(cut_size, "cut_size", 1)
         if method not in CUT_METHODS: raise ParameterError(f"cut_method {method!r} is unknown; choose from {', '.join(CUT_METHODS)}")
-        _check_number(cut_pow, "cut_pow", 0, open_low=True); _check_number(noise, "noise", 0)
+        check_number(cut_pow, "cut_pow", 0, open_low=True); check_number(noise, "noise", 0)
         self.cut_size, self.cutn, self.method, self.cut_pow, self.noise = cut_size, cutn, method, float(cut_pow), float(noise)
         self.max_supersample = max_supersample
         self.augment_names = parse_augments(augments)
@@ -296,9 +276,7 @@ class MakeCutouts(nn.Module):
         cuts = F.grid_sample(x.expand(n, -1, -1, -1), grid, mode="bilinear", padding_mode="border", align_corners=False)
         return F.avg_pool2d(cuts, k) if k > 1 else cuts
 
-# %% ../nbs/04_engine.ipynb #9de5c305
-ENGINE_DEFAULTS = dict(cutn=32, cut_method="pooled", cut_pow=1.0, augments=("Af", "Pe", "Ji", "Er"), noise=0.1,
-                       optimiser="Adam", lr=0.1, precision="auto", init="tokens", init_weight=0.0, init_decay=0.02)
+# %% ../nbs/04_engine.ipynb #92e56f30
 INITS = ("tokens", "pixels", "gradient")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
@@ -308,12 +286,76 @@ def _optimisers() -> dict:
             if inspect.isclass(c) and issubclass(c, torch.optim.Optimizer) and c is not torch.optim.Optimizer
             and n not in ("LBFGS", "SparseAdam")}
 
+def _opt(default, help: str, lo=None, open_low: bool = False, choices=None, ui=None):
+    "A config field: its default, and in its metadata the help line, the lower bound, the choices and a control's (min, max, step)."
+    return field(default=default, metadata=dict(help=help, lo=lo, open_low=open_low, choices=choices, ui=ui))
+
+# %% ../nbs/04_engine.ipynb #1c7a8167
+@dataclass
+class EngineConfig:
+    "Every option of the `Engine`, with its default; front ends read help, bounds and choices from the fields' metadata."
+    # 32 views average out CLIP's noisy gradient; fewer is faster per step but the picture wanders
+    cutn: int = _opt(32, "cutouts per step: more is steadier but slower", lo=1, ui=(1, 1024, 1))
+    # "pooled" shows CLIP the whole picture every step (composition); "crops" random squares (detail, the original notebooks)
+    cut_method: str = _opt("pooled", "how cutouts are taken: 'pooled' (the whole image, pooled) or 'crops' (random crops)", choices=CUT_METHODS)
+    # only for "crops": above 1 favours small crops, i.e. detail over layout
+    cut_pow: float = _opt(1.0, "crop size exponent for 'crops': above 1 favours small crops", lo=0, open_low=True)
+    # augmented views keep the latent from fooling CLIP with adversarial pixel patterns
+    augments: tuple = _opt(("Af", "Pe", "Ji", "Er"), "augmentations of the cutouts, space- or comma-separated, 'none' for none; from: "
+                           + ", ".join(f"{k} ({v})" for k, v in AUGMENTS.items()), choices=tuple(AUGMENTS))
+    # a little noise per cut, for the same reason; 0.1 barely shows in the picture
+    noise: float = _opt(0.1, "noise added to the cutouts", lo=0)
+    # Adam moves every latent position at about the same speed, whatever its gradient's scale
+    optimiser: str = _opt("Adam", "optimiser for the latent: any torch.optim name (Adam, AdamW, SGD, ...)")
+    # 0.1 in latent units: a codebook entry moves visibly within tens of steps, without overshooting
+    lr: float = _opt(0.1, "learning rate", lo=0, open_low=True, ui=(0.001, 1.0, 0.001))
+    # bf16/fp16 autocast halves CLIP's and the decoder's time on a GPU; the latent itself stays fp32
+    precision: str = _opt("auto", "'auto' (bf16/fp16 autocast on CUDA, fp32 elsewhere), 'fp32', 'bf16' or 'fp16'", choices=PRECISIONS)
+    # random codebook tokens: each position starts as a real VQGAN patch, so the decoder never sees out-of-codebook latents
+    init: Any = _opt("tokens", f"how to start: {', '.join(repr(i) for i in INITS)}, or an image file ('image transfer')", choices=INITS)
+    # 0: the init image is only a starting point; above 0 the picture keeps resembling it
+    init_weight: float = _opt(0.0, "pull toward the init image (MetaMusic's 'image transfer' rate; 0 = only a starting point)", lo=0)
+    # the pull fades so the song takes over: it halves after 1/init_decay steps
+    init_decay: float = _opt(0.02, "the pull fades as init_weight / (1 + init_decay * step)", lo=0)
+
+    def __post_init__(self):
+        for f in dataclasses.fields(self):
+            v, m = getattr(self, f.name), f.metadata
+            if f.type == "int": setattr(self, f.name, check_int(v, f.name, m["lo"]))
+            elif f.type == "float": setattr(self, f.name, check_number(v, f.name, m["lo"], open_low=m["open_low"]))
+            elif f.name in ("cut_method", "precision") and v not in m["choices"]:
+                raise ParameterError(f"{f.name} {v!r} is unknown; choose from {', '.join(m['choices'])}")
+        self.augments = parse_augments(self.augments)
+        if not isinstance(self.optimiser, str) or self.optimiser.lower() not in _optimisers():
+            raise ParameterError(f"optimiser {self.optimiser!r} is unknown; choose from {', '.join(sorted(c.__name__ for c in _optimisers().values()))}")
+
+# %% ../nbs/04_engine.ipynb #378e57e1
+@patch(cls_method=True)
+def of(cls: EngineConfig, config: EngineConfig | None = None, # a config to start from (None: the defaults)
+       **options) -> EngineConfig:                             # fields to change
+    "`config` with `options` changed; an unknown name is a `ParameterError` listing the known ones."
+    names = [f.name for f in dataclasses.fields(cls)]
+    unknown = [k for k in options if k not in names]
+    if unknown: raise ParameterError(f"unknown engine option(s) {', '.join(map(repr, unknown))}; choose from {', '.join(names)}")
+    return dataclasses.replace(config, **options) if config is not None else cls(**options)
+
+@patch
+def options(self: EngineConfig) -> dict:
+    "The fields as a dict, values as given (an init image stays an image): what `Engine(**options)` takes."
+    return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
+ENGINE_DEFAULTS = EngineConfig().options()
+
+def option_range(name: str) -> tuple:
+    "(min, max, step) of a front end's control for engine option `name`: the `ui` metadata of its `EngineConfig` field."
+    f = {f.name: f for f in dataclasses.fields(EngineConfig)}.get(name)
+    if f is None or f.metadata["ui"] is None: raise ParameterError(f"engine option {name!r} has no control range")
+    return f.metadata["ui"]
+
 def check_engine_options(options: dict # engine options, e.g. from the CLI
                         ) -> dict:
-    "`ENGINE_DEFAULTS` updated with `options`; unknown names raise a `ParameterError` listing the known ones."
-    unknown = [k for k in options if k not in ENGINE_DEFAULTS]
-    if unknown: raise ParameterError(f"unknown engine option(s) {', '.join(map(repr, unknown))}; choose from {', '.join(ENGINE_DEFAULTS)}")
-    return {**ENGINE_DEFAULTS, **options}
+    "`ENGINE_DEFAULTS` updated with `options`, every value checked before any work; unknown names raise a `ParameterError`."
+    return EngineConfig.of(**options).options()
 
 # %% ../nbs/04_engine.ipynb #ff662050
 @dataclass
@@ -368,38 +410,23 @@ class Engine:
                  size=(512, 512),               # (width, height); rounded down to multiples of the VQGAN factor
                  seed: int | None = None,       # seed everything first; None: leave the random state alone
                  targets=None,                  # initial targets (anything `make_targets` accepts)
-                 cutn: int = 32,                # cutouts per step
-                 cut_method: str = "pooled",    # "pooled" or "crops"
-                 cut_pow: float = 1.0,          # crop size exponent
-                 augments=("Af", "Pe", "Ji", "Er"), # augmentation names (`AUGMENTS`)
-                 noise: float = 0.1,            # largest per-cut noise
-                 optimiser: str = "Adam",       # torch.optim class name
-                 lr: float = 0.1,               # learning rate
-                 precision: str = "auto",       # "auto", "fp32", "bf16", "fp16"
-                 init="tokens",                 # "tokens", "pixels", "gradient", or an image (path, PIL, tensor)
-                 init_weight: float = 0.0,      # pull toward the init image
-                 init_decay: float = 0.02):     # decay of that pull per step
+                 config: EngineConfig | None = None, # the options at once; keyword options change its fields
+                 **options):                    # any `EngineConfig` field: cutn, cut_method, augments, lr, init, ...
         self.models, self.vqgan, self.clip = models, models.vqgan, models.clip
         self.device = next(self.vqgan.parameters()).device
         self.seed = seed_everything(seed)       # before anything random
         self.size = snap_size(size, self.vqgan.factor, name="size")
-        self.lr = _check_number(lr, "lr", 0, open_low=True)
-        self.init_weight = _check_number(init_weight, "init_weight", 0)
-        self.init_decay = _check_number(init_decay, "init_decay", 0)
-        self.optimiser_name = optimiser
-        if not isinstance(optimiser, str) or optimiser.lower() not in _optimisers():
-            raise ParameterError(f"optimiser {optimiser!r} is unknown; choose from {', '.join(sorted(c.__name__ for c in _optimisers().values()))}")
-        self.precision = self._resolve_precision(precision)
-        self.cutouts = MakeCutouts(self.clip.input_size, cutn, cut_method, cut_pow, augments, noise)
-        self.options = dict(cutn=cutn, cut_method=cut_method, cut_pow=float(cut_pow), augments=self.cutouts.augment_names,
-                            noise=float(noise), optimiser=optimiser, lr=self.lr, precision=precision,
-                            init=init if isinstance(init, str) else "image", init_weight=self.init_weight, init_decay=self.init_decay)
+        self.config = cfg = EngineConfig.of(config, **options)
+        self.lr, self.init_weight, self.init_decay, self.optimiser_name = cfg.lr, cfg.init_weight, cfg.init_decay, cfg.optimiser
+        self.precision = self._resolve_precision(cfg.precision)
+        self.cutouts = MakeCutouts(self.clip.input_size, cfg.cutn, cfg.cut_method, cfg.cut_pow, cfg.augments, cfg.noise)
+        self.options = {**cfg.options(), "init": cfg.init if isinstance(cfg.init, str) else "image"}   # what a run records
         if self.device.type == "cuda":          # faster convolutions on tensor cores
             self.vqgan.to(memory_format=torch.channels_last); self.clip.to(memory_format=torch.channels_last)
         cb = self.vqgan.codebook.detach().float()
         self.z_min, self.z_max = cb.min(0).values.view(1, -1, 1, 1), cb.max(0).values.view(1, -1, 1, 1)
         self.init_pixels = None
-        self.z = nn.Parameter(self._initial_z(init))
+        self.z = nn.Parameter(self._initial_z(cfg.init))
         if self.init_weight > 0 and self.init_pixels is None:
             raise ParameterError("init_weight needs an init image: pass init=<path or PIL image>, or init_weight=0")
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.precision == "fp16")
@@ -501,10 +528,10 @@ def run(self: Engine, iterations: int,   # steps to take
         min_iterations: int = 0          # early stop: never before this many steps
        ) -> RunResult:
     "Optimise for `iterations` steps (fewer once the loss settles, with `patience`), reporting each to `callback`."
-    iterations = _check_int(iterations, "iterations", 1)
-    patience = _check_int(patience or 0, "patience", 0)
-    tolerance = _check_number(tolerance, "tolerance")
-    min_iterations = _check_int(min_iterations, "min_iterations", 0)
+    iterations = check_int(iterations, "iterations", 1)
+    patience = check_int(patience or 0, "patience", 0)
+    tolerance = check_number(tolerance, "tolerance")
+    min_iterations = check_int(min_iterations, "min_iterations", 0)
     if targets is not None: self.targets = make_targets(self.models, targets)
     if not self.targets: raise ParameterError("targets: nothing to optimise toward; give a prompt, an image or an audio embedding")
     info = dict(info or {})

@@ -10,9 +10,9 @@ import datetime, json
 from pathlib import Path
 from typing import Callable
 from PIL import Image, PngImagePlugin
-from .core import ParameterError, atomic_output, check_writable, logger, run_job
+from .core import ParameterError, atomic_output, check_writable, logger, run_job, check_int, check_number, __version__
 from .audio import Song, load_song
-from .engine import Engine, audio_target, check_engine_options, make_targets, split_prompts, _check_int, _check_number
+from .engine import Engine, audio_target, check_engine_options, make_targets, split_prompts
 
 # %% auto #0
 __all__ = ['AUDIO_TARGETS', 'save_picture', 'read_metadata', 'picture']
@@ -81,8 +81,8 @@ def picture(song,                        # a `Song`, or the path of a song file
     "The song's impression picture, with its recipe in `image.info['metamusic']`."
     if isinstance(song, (str, Path)): song = load_song(song)
     if not isinstance(song, Song): raise ParameterError(f"song must be a Song or the path of a song file, got {type(song).__name__}")
-    iterations = _check_int(iterations, "iterations", 1)
-    audio_weight = _check_number(audio_weight, "audio_weight")
+    iterations = check_int(iterations, "iterations", 1)
+    audio_weight = check_number(audio_weight, "audio_weight")
     if audio not in AUDIO_TARGETS: raise ParameterError(f"audio {audio!r} is unknown; choose from {', '.join(AUDIO_TARGETS)}")
     options = check_engine_options(engine_options)
     path = _check_out(out) if out is not None else None
@@ -96,7 +96,6 @@ def picture(song,                        # a `Song`, or the path of a song file
     job = lambda cb: engine.run(iterations, callback=cb, info=dict(desc="picture"))
     result = run_job(job, kind="picture", callback=callback, preview=preview, size=engine.size, total=iterations)
 
-    from metamusic import __version__
     call = dict(prompts=[p if isinstance(p, str) else str(p) if isinstance(p, Path) else f"<{type(p).__name__}>" for p in prompts],
                 size=list(engine.size), iterations=iterations, seed=seed, audio=audio, audio_weight=audio_weight,
                 **{**options, "init": options["init"] if isinstance(options["init"], (str, Path)) else "<image>"})

@@ -586,7 +586,7 @@ def _prompt_lists(prompts, boundaries, song, offset: float = 0.0) -> list[list]:
     if static:   # Targets, images, embeddings: the same for every keyframe
         return [list(prompts) if isinstance(prompts, (list, tuple)) else [prompts] for _ in spans]
     sched = load_prompts(prompts, song=song)   # times are seconds of the song as passed to `video`
-    return [[f"{text}:{weight:g}" for text, weight in sched.active(offset + t0, offset + t1)] for t0, t1 in spans]
+    return [sched.active(offset + t0, offset + t1) for t0, t1 in spans]   # (text, weight, stop): straight to the targets
 
 def _iterations(song, boundaries, iterations, loudness_steps) -> list[int]:
     "Steps per keyframe: `iterations` (an int for all, or a list per keyframe), scaled 0.5×..1.5× by the segment's mean loudness."

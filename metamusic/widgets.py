@@ -6,14 +6,16 @@ Docs: https://metamusic.github.io/metamusic/widgets.html.md"""
 
 # %% ../nbs/07_widgets.ipynb #ef03ab34
 from __future__ import annotations
-import asyncio, base64, contextvars, html, io, math, mimetypes, tempfile, threading, time
+import asyncio, base64, html, io, math, mimetypes, tempfile, threading, time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 import ipywidgets as W
+from fastcore.basics import patch
 from PIL import Image
 from .core import (MetamusicError, ParameterError, logger, register_previewer, chain_callbacks,
-                            format_seconds, eta_seconds, status_line)
+                            format_seconds, eta_seconds, status_line, start_worker)
+from .engine import ENGINE_DEFAULTS, option_range
 
 # %% auto #0
 __all__ = ['EMBED_MAX_MB', 'STUDIO_DEFAULTS', 'FrameThrottle', 'png_bytes', 'loss_plot_png', 'PreviewState', 'Preview',
@@ -276,15 +278,7 @@ class KernelPump:
             else: k.io_loop.add_callback(k.shell_main, None, frames)                           # ipykernel 7
 
 # %% ../nbs/07_widgets.ipynb #017f8a7a
-def _start_worker(job, cb):
-    box = {}
-    def work():
-        try: box["value"] = job(cb)
-        except BaseException as e: box["error"] = e
-    ctx = contextvars.copy_context()
-    t = threading.Thread(target=ctx.run, args=(work,), name="metamusic-job", daemon=True)
-    t.start()
-    return t, box
+def _start_worker(job, cb): return start_worker(lambda: job(cb))
 
 def _tracked(cb, preview):
     "`cb`, noting in the preview when it ended the run (a job may then end with its own internal 'stopped' exception)."
@@ -459,8 +453,9 @@ STUDIO_DEFAULTS = dict(
     mode="picture",       # "picture" or "video"
     width=512, height=512,  # pixels; multiples of the VQGAN factor (16)
     iterations=300,       # picture: optimisation steps
-    iterations_per_keyframe=50,  # video: steps per keyframe
-    cutn=None, lr=None,   # engine options; None = the engine's default (ENGINE_DEFAULTS)
+    quality="standard",   # video: keyframe budgets (`QUALITY`): long runs at section changes, an early stop once settled
+    iterations_per_keyframe=0,   # video: a fixed budget instead, this many steps for every keyframe; 0 = `quality` decides
+    cutn=None, lr=None,   # engine options; None = the engine's default (`EngineConfig`)
     seed="0",             # an integer, or empty for a random run
     prompts="",           # text prompts, one per line: "text:weight" (video: "m:ss text:weight" to start at a time)
     fps=30,               # video frames per second
@@ -473,9 +468,8 @@ def _motion_default(name):
     from metamusic.video import Motion
     return getattr(Motion, name)
 
-def _engine_default(name):
-    from metamusic.engine import ENGINE_DEFAULTS
-    return ENGINE_DEFAULTS[name]
+def _engine_default(name): return ENGINE_DEFAULTS[name]
+def _control_range(name): return dict(zip(("min", "max", "step"), option_range(name)))   # keywords: widgets take no positional bounds
 
 @dataclass
 class StudioCall:
@@ -565,15 +559,19 @@ def studio_call(params: dict,               # the studio's values (keys of STUDI
     kw["size"] = (_num(p, "width", int, 16, 4096), _num(p, "height", int, 16, 4096))
     if mode == "picture": kw["iterations"] = _num(p, "iterations", int, 1, 100000)
     else:
-        kw["iterations_per_keyframe"] = _num(p, "iterations_per_keyframe", int, 1, 100000)
+        from metamusic.video import QUALITY
+        if p["quality"] not in QUALITY: raise ParameterError(f"quality must be one of {', '.join(QUALITY)}, got {p['quality']!r}")
+        kw["quality"] = p["quality"]
+        fixed = _num(p, "iterations_per_keyframe", int, 0, 100000)
+        if fixed: kw["iterations_per_keyframe"] = fixed   # 0: the quality preset decides
         kw["fps"] = _num(p, "fps", int, 1, 120)
         kw["segments"] = str(p["segments"])
         from metamusic.video import Motion
         m = {k: (_num(p, k, float, -100, 100) if p[k] is not None else getattr(Motion, k)) for k in _MOTION}
         kw["motion"] = _Code("Motion(" + ", ".join(f"{k}={_py(v)}" for k, v in m.items()) + ")", Motion(**m))
     kw["seed"] = seed
-    kw["cutn"] = _num(p, "cutn", int, 1, 1024) if p["cutn"] is not None else _engine_default("cutn")
-    kw["lr"] = _num(p, "lr", float, 1e-6, 100) if p["lr"] is not None else _engine_default("lr")
+    for k, kind in (("cutn", int), ("lr", float)):
+        kw[k] = _num(p, k, kind, *option_range(k)[:2]) if p[k] is not None else _engine_default(k)
     out = str(p["out"] or "").strip()
     if not out: out = str(Path(out_dir) / (Path(source).stem + (".png" if mode == "picture" else ".mp4")))
     kw["out"] = out
@@ -609,7 +607,7 @@ def upload_files(value) -> list[tuple[str, bytes]]:
 
 _AUDIO_SUFFIXES = (".wav", ".mp3", ".flac", ".ogg", ".oga", ".m4a", ".aac", ".opus", ".aiff", ".aif")
 
-# %% ../nbs/07_widgets.ipynb #f2722bf7
+# %% ../nbs/07_widgets.ipynb #4273e991
 class Studio:
     "The whole job in one widget: song, parameters, Generate, live preview, Stop, result, download link and the call as code."
     def __init__(self, models=None,                       # loaded models; None loads the defaults on the first Generate
@@ -624,6 +622,7 @@ class Studio:
         lay = lambda w: W.Layout(width=w)
         st = {"description_width": "150px"}
         d = STUDIO_DEFAULTS
+        from metamusic.video import QUALITY
         self.fields = dict(
             source=W.Text(d["source"], description="song", placeholder="path of an audio file, or upload one", style=st, layout=lay("520px")),
             start=W.BoundedFloatText(d["start"], min=0, max=1e5, step=1, description="start (s)", style=st),
@@ -632,9 +631,10 @@ class Studio:
             width=W.BoundedIntText(d["width"], min=16, max=4096, step=16, description="width", style=st),
             height=W.BoundedIntText(d["height"], min=16, max=4096, step=16, description="height", style=st),
             iterations=W.BoundedIntText(d["iterations"], min=1, max=100000, description="iterations", style=st),
-            iterations_per_keyframe=W.BoundedIntText(d["iterations_per_keyframe"], min=1, max=100000, description="iterations / keyframe", style=st),
-            cutn=W.BoundedIntText(_engine_default("cutn"), min=1, max=1024, description="cutouts", style=st),
-            lr=W.BoundedFloatText(_engine_default("lr"), min=1e-6, max=100, step=0.01, description="learning rate", style=st),
+            quality=W.Dropdown(options=list(QUALITY), value=d["quality"], description="quality", style=st),
+            iterations_per_keyframe=W.BoundedIntText(d["iterations_per_keyframe"], min=0, max=100000, description="fixed steps / keyframe (0: quality)", style=st),
+            cutn=W.BoundedIntText(_engine_default("cutn"), **_control_range("cutn"), description="cutouts", style=st),
+            lr=W.BoundedFloatText(_engine_default("lr"), **_control_range("lr"), description="learning rate", style=st),
             seed=W.Text(d["seed"], description="seed", placeholder="empty: random", style=st),
             prompts=W.Textarea(d["prompts"], description="prompts", style=st, layout=lay("520px"),
                                placeholder="one per line, text:weight — video: m:ss text:weight starts it at a time"),
@@ -668,129 +668,148 @@ class Studio:
         self.status = W.HTML()
         self.code_box = W.Textarea(layout=W.Layout(width="100%", height="90px", display="none"))
         f = self.fields
-        self.video_only = [f["iterations_per_keyframe"], f["fps"], f["zoom"], f["rotate"], f["pulse"], f["shake"], f["segments"]]
+        self.video_only = [f["quality"], f["iterations_per_keyframe"], f["fps"], f["zoom"], f["rotate"], f["pulse"], f["shake"], f["segments"]]
         f["mode"].observe(lambda _: self._show_mode(), names="value")
         self._show_mode()
         self.widget = W.VBox([
             W.HTML("<h3 style='margin:4px 0'>metamusic studio</h3>"),
             W.HBox([f["source"], self.upload]), W.HBox([self.song_list, self.refresh_button, self.upload_note]),
             W.HBox([f["start"], f["duration"], self.load_button]), self.song_box,
-            f["mode"], W.HBox([f["width"], f["height"]]), W.HBox([f["iterations"], f["iterations_per_keyframe"]]),
+            f["mode"], W.HBox([f["width"], f["height"]]), W.HBox([f["iterations"], f["quality"], f["iterations_per_keyframe"]]),
             W.HBox([f["cutn"], f["lr"], f["seed"]]), f["prompts"], W.HBox([f["fps"], f["segments"]]),
             W.HBox([f["zoom"], f["rotate"]]), W.HBox([f["pulse"], f["shake"]]), f["out"],
             W.HBox([self.generate_button, self.code_button, self.status]), self.code_box, self.preview_box, self.result_box])
         self.widget.add_class("metamusic-studio")
 
-    def _show_mode(self):
-        video = self.fields["mode"].value == "video"
-        for w in self.video_only: w.layout.display = None if video else "none"
-        self.fields["iterations"].layout.display = "none" if video else None
+# %% ../nbs/07_widgets.ipynb #15832089
+@patch
+def _show_mode(self: Studio):
+    video = self.fields["mode"].value == "video"
+    for w in self.video_only: w.layout.display = None if video else "none"
+    self.fields["iterations"].layout.display = "none" if video else None
 
-    def params(self) -> dict:
-        "The form's values."
-        return {k: w.value for k, w in self.fields.items()}
+@patch
+def params(self: Studio) -> dict:
+    "The form's values."
+    return {k: w.value for k, w in self.fields.items()}
 
-    def set_params(self, **params):
-        "Fill in the form."
-        for k, v in params.items():
-            if k not in self.fields: raise ParameterError(f"studio has no field {k!r}; fields: {', '.join(self.fields)}")
-            self.fields[k].value = v
+@patch
+def set_params(self: Studio, **params):
+    "Fill in the form."
+    for k, v in params.items():
+        if k not in self.fields: raise ParameterError(f"studio has no field {k!r}; fields: {', '.join(self.fields)}")
+        self.fields[k].value = v
 
-    def call(self) -> StudioCall:
-        "The call the form describes now."
-        return studio_call(self.params(), out_dir=self.out_dir)
+@patch
+def call(self: Studio) -> StudioCall:
+    "The call the form describes now."
+    return studio_call(self.params(), out_dir=self.out_dir)
 
-    def _say(self, text, error=False):
-        self.status.value = f"<span style='color:{'#b00' if error else '#333'}'>{html.escape(text)}</span>"
+@patch
+def _say(self: Studio, text, error=False):
+    self.status.value = f"<span style='color:{'#b00' if error else '#333'}'>{html.escape(text)}</span>"
 
-    def show_code(self) -> str | None:
-        "Show the code of the last call (or of the form, before any run) to copy into a script."
-        try: code = (self.last_call or self.call()).code()
-        except MetamusicError as e: self._say(str(e), error=True); return None
-        self.code_box.value, self.code_box.layout.display = code, None
-        return code
+@patch
+def show_code(self: Studio) -> str | None:
+    "Show the code of the last call (or of the form, before any run) to copy into a script."
+    try: code = (self.last_call or self.call()).code()
+    except MetamusicError as e: self._say(str(e), error=True); return None
+    self.code_box.value, self.code_box.layout.display = code, None
+    return code
 
-    def song_options(self) -> list[tuple[str, str]]:
-        "The song list: the demo song, then the audio files in `songs_dir`, the upload folder and the working folder."
-        found = {}
-        for folder in (self.songs_dir, self.upload_dir, Path.cwd()):
-            if folder is None or not folder.is_dir(): continue
-            for p in sorted(folder.iterdir()):
-                if p.suffix.lower() in _AUDIO_SUFFIXES and p.is_file(): found.setdefault(p.name, str(p))
-        return [("—", ""), ("demo song", "demo")] + sorted(found.items())
+# %% ../nbs/07_widgets.ipynb #b4749b61
+@patch
+def song_options(self: Studio) -> list[tuple[str, str]]:
+    "The song list: the demo song, then the audio files in `songs_dir`, the upload folder and the working folder."
+    found = {}
+    for folder in (self.songs_dir, self.upload_dir, Path.cwd()):
+        if folder is None or not folder.is_dir(): continue
+        for p in sorted(folder.iterdir()):
+            if p.suffix.lower() in _AUDIO_SUFFIXES and p.is_file(): found.setdefault(p.name, str(p))
+    return [("—", ""), ("demo song", "demo")] + sorted(found.items())
 
-    def refresh_songs(self):
-        "Look for new files (after an upload in another cell)."
-        self.song_list.options = self.song_options()
+@patch
+def refresh_songs(self: Studio):
+    "Look for new files (after an upload in another cell)."
+    self.song_list.options = self.song_options()
 
-    def _pick(self, source):
-        if source:
-            self.fields["source"].value = source
-            self.load_song()
-
-    def _save_upload(self):
-        files = upload_files(self.upload.value)
-        if not files: return
-        name, data = files[0]
-        self.upload_dir.mkdir(parents=True, exist_ok=True)
-        path = self.upload_dir / Path(name).name
-        path.write_bytes(data)
-        self.fields["source"].value = str(path)
+@patch
+def _pick(self: Studio, source):
+    if source:
+        self.fields["source"].value = source
         self.load_song()
 
-    def load_song(self):
-        "Load the song as the form says; show a player and its analysis plot."
-        p = self.params()
-        try:
-            load = (self.functions or {}).get("load_song")
-            if load is None: load = _load_song
-            if not str(p["source"]).strip(): raise ParameterError("song: choose a file to upload or type the path of an audio file")
-            song = load(str(p["source"]).strip(), start=p["start"] or None, duration=p["duration"] or None)
-            self.song_box.children = (song_widget(song),)
-            self._say(f"loaded {getattr(song, 'name', '')}")
-            return song
-        except MetamusicError as e: self._say(str(e), error=True)
+@patch
+def _save_upload(self: Studio):
+    files = upload_files(self.upload.value)
+    if not files: return
+    name, data = files[0]
+    self.upload_dir.mkdir(parents=True, exist_ok=True)
+    path = self.upload_dir / Path(name).name
+    path.write_bytes(data)
+    self.fields["source"].value = str(path)
+    self.load_song()
 
-    def _models(self):
-        if self.models is None:
-            from metamusic.models import load_models
-            self.models = load_models()
-        return self.models
+@patch
+def load_song(self: Studio):
+    "Load the song as the form says; show a player and its analysis plot."
+    p = self.params()
+    try:
+        load = (self.functions or {}).get("load_song")
+        if load is None: load = _load_song
+        if not str(p["source"]).strip(): raise ParameterError("song: choose a file to upload or type the path of an audio file")
+        song = load(str(p["source"]).strip(), start=p["start"] or None, duration=p["duration"] or None)
+        self.song_box.children = (song_widget(song),)
+        self._say(f"loaded {getattr(song, 'name', '')}")
+        return song
+    except MetamusicError as e: self._say(str(e), error=True)
 
-    def generate(self, wait: bool | None = None  # block until done; None: only when there is no running event loop
-                ):
-        "Run the form's call with a live preview; the result (or the error) shows below."
-        if self.thread is not None and self.thread.is_alive(): self._say("a run is going on: press Stop first", error=True); return
-        try: call = self.call()
-        except MetamusicError as e: self._say(str(e), error=True); return
-        Path(call.kwargs["out"]).parent.mkdir(parents=True, exist_ok=True)
-        self.last_call, self.result, self.error = call, None, None
-        if self.code_box.layout.display != "none": self.code_box.value = call.code()
-        self.preview = Preview(call.fn, title=f"{call.fn} · {Path(call.song['source']).name}")
-        self.preview_box.children, self.result_box.children = (self.preview.widget,), ()
-        self._say("running…")
-        self.generate_button.disabled = True
-        job = lambda cb: call.run(self._models(), functions=self.functions, callback=cb, preview=False)
-        if wait or (wait is None and _running_loop() is None):
-            try: res, err = run_with_preview(job, self.preview), None
-            except Exception as e: res, err = None, e
-            self._done(res, err)
-        else: self.thread = run_in_background(job, self.preview, on_done=self._done)
-        return self.result
+# %% ../nbs/07_widgets.ipynb #9cbe4c0b
+@patch
+def _models(self: Studio):
+    if self.models is None:
+        from metamusic.models import load_models
+        self.models = load_models()
+    return self.models
 
-    def _done(self, result, error):
-        self.generate_button.disabled = False
-        self.result, self.error = result, error
-        if error is not None:
-            if not isinstance(error, MetamusicError): logger.error("studio run failed", exc_info=error)
-            self._say(f"{type(error).__name__}: {error}", error=True); return
-        stopped = self.preview.stopped or self.preview.state.ended_by_callback
-        self._say(("stopped: Generate again to continue the video" if self.last_call.fn == "video" else "stopped")
-                  if stopped else "done")
-        if result is not None: self.result_box.children = (result_widget(result, self.last_call.kwargs.get("out")),)
+@patch
+def generate(self: Studio, wait: bool | None = None  # block until done; None: only when there is no running event loop
+            ):
+    "Run the form's call with a live preview; the result (or the error) shows below."
+    if self.thread is not None and self.thread.is_alive(): self._say("a run is going on: press Stop first", error=True); return
+    try: call = self.call()
+    except MetamusicError as e: self._say(str(e), error=True); return
+    Path(call.kwargs["out"]).parent.mkdir(parents=True, exist_ok=True)
+    self.last_call, self.result, self.error = call, None, None
+    if self.code_box.layout.display != "none": self.code_box.value = call.code()
+    self.preview = Preview(call.fn, title=f"{call.fn} · {Path(call.song['source']).name}")
+    self.preview_box.children, self.result_box.children = (self.preview.widget,), ()
+    self._say("running…")
+    self.generate_button.disabled = True
+    job = lambda cb: call.run(self._models(), functions=self.functions, callback=cb, preview=False)
+    if wait or (wait is None and _running_loop() is None):
+        try: res, err = run_with_preview(job, self.preview), None
+        except Exception as e: res, err = None, e
+        self._done(res, err)
+    else: self.thread = run_in_background(job, self.preview, on_done=self._done)
+    return self.result
 
-    def _repr_mimebundle_(self, **kwargs): return self.widget._repr_mimebundle_(**kwargs)
+@patch
+def _done(self: Studio, result, error):
+    self.generate_button.disabled = False
+    self.result, self.error = result, error
+    if error is not None:
+        if not isinstance(error, MetamusicError): logger.error("studio run failed", exc_info=error)
+        self._say(f"{type(error).__name__}: {error}", error=True); return
+    stopped = self.preview.stopped or self.preview.state.ended_by_callback
+    self._say(("stopped: Generate again to continue the video" if self.last_call.fn == "video" else "stopped")
+              if stopped else "done")
+    if result is not None: self.result_box.children = (result_widget(result, self.last_call.kwargs.get("out")),)
 
+@patch
+def _repr_mimebundle_(self: Studio, **kwargs): return self.widget._repr_mimebundle_(**kwargs)
+
+# %% ../nbs/07_widgets.ipynb #cccb708c
 def result_widget(result, out=None) -> W.Widget:
     "A finished picture (image + download action) or video (player embedded once, or its path) as a widget."
     if isinstance(result, Image.Image):

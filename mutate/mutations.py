@@ -226,8 +226,8 @@ _m("local_clip_ignored", "models", 'path = find_weights("clip_vit_b_32", weights
 _m("studio_drops_seed", "widgets", 'kw["seed"] = seed', 'kw["seed"] = None',
    "tests/test_studio_meaning.py::test_every_video_field_reaches_the_call",
    why="the studio's seed field does nothing")
-_m("studio_drops_lr", "widgets", 'kw["lr"] = _num(p, "lr", float, 1e-6, 100) if p["lr"] is not None else _engine_default("lr")',
-   'kw["lr"] = _engine_default("lr")',
+_m("studio_drops_lr", "widgets", 'kw[k] = _num(p, k, kind, *option_range(k)[:2]) if p[k] is not None else _engine_default(k)',
+   'kw[k] = _engine_default(k)',
    "tests/test_studio_meaning.py::test_every_video_field_reaches_the_call",
    why="the studio's learning rate does nothing")
 _m("stop_button_ignored", "widgets", "return False if self.stop_requested.is_set() else None", "return None",

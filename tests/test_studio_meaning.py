@@ -9,7 +9,7 @@ def _record(calls):
                 video=lambda song, models, **kw: calls.append(("video", song, models, kw)))
 
 VIDEO = dict(source="/music/a song.mp3", start=1.5, duration=2.5, mode="video", width=48, height=32, iterations=9,
-             iterations_per_keyframe=7, cutn=5, lr=0.3, seed="12", prompts="0:00 a red sky\n0:01 a green sea:0.5", fps=12,
+             quality="draft", iterations_per_keyframe=7, cutn=5, lr=0.3, seed="12", prompts="0:00 a red sky\n0:01 a green sea:0.5", fps=12,
              zoom=0.1, rotate=2.0, pulse=0.15, shake=0.01, segments="fixed", out="/tmp/v.mp4")
 
 def test_every_video_field_reaches_the_call():
@@ -20,7 +20,7 @@ def test_every_video_field_reaches_the_call():
     studio_call(VIDEO).run("MODELS", functions=_record(calls))
     (fn, song, models, kw), = calls
     assert (fn, song, models) == ("video", ("song", "/music/a song.mp3", {"start": 1.5, "duration": 2.5}), "MODELS")
-    assert kw == dict(prompts=["0:00 a red sky", "0:01 a green sea:0.5"], size=(48, 32), iterations_per_keyframe=7, fps=12,
+    assert kw == dict(prompts=["0:00 a red sky", "0:01 a green sea:0.5"], size=(48, 32), quality="draft", iterations_per_keyframe=7, fps=12,
                       segments="fixed", motion=Motion(zoom=0.1, rotate=2.0, pulse=0.15, shake=0.01), seed=12, cutn=5, lr=0.3,
                       out="/tmp/v.mp4")
 

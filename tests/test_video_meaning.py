@@ -42,7 +42,8 @@ def test_keyframe_k_follows_segment_k_and_the_prompts_of_its_time(models, song, 
     for k, targets in calls:
         assert torch.allclose(targets[0].embed, expected[min(k, 2)], atol=1e-6), k   # the closing keyframe: the last segment's
     # the excerpt starts at 1 s of the song: segments cover 1–2, 2–3, 3–4 s; "a green sea" starts at 2.5 s
-    assert [t[1:] for _, t in calls] == [["a red sky:1"], ["a red sky:1", "a green sea:0.5"], ["a green sea:0.5"], ["a green sea:0.5"]]
+    sky, sea = ("a red sky", 1.0, None), ("a green sea", 0.5, None)   # the schedule's (text, weight, stop), straight to the targets
+    assert [t[1:] for _, t in calls] == [[sky], [sky, sea], [sea], [sea]]
 
 def test_engine_options_and_seed_reach_the_keyframes(models, song, tmp_path):
     "Same call, same keyframes; another seed or another engine option, other keyframes; params.json says what was used."
