@@ -142,13 +142,13 @@ def song_attributes(song: Song) -> list[Attributes]:
 
 # %% ../nbs/03a_miniature.ipynb #21b6061c
 MINI_VQGAN = dict(model=dict(target="taming.models.vqgan.VQModel", params=dict(embed_dim=16, n_embed=256, ddconfig=dict(
-    double_z=False, z_channels=32, resolution=IMAGE_SIZE, in_channels=3, out_ch=3, ch=64, ch_mult=[1, 1, 2, 2],
+    double_z=False, z_channels=32, resolution=IMAGE_SIZE, in_channels=3, out_ch=3, ch=32, ch_mult=[1, 1, 2, 2],
     num_res_blocks=1, attn_resolutions=[IMAGE_SIZE // 8], dropout=0.0))))
 MINI_CLIP = dict(embed_dim=512, quick_gelu=True,
                  vision_cfg=dict(image_size=IMAGE_SIZE, patch_size=4, width=64, layers=2, head_width=32),
                  text_cfg=dict(context_length=12, vocab_size=49408, width=32, heads=2, layers=2))
 MINI_WAV2CLIP = dict(widths=[16, 32, 64, 128], blocks=[1, 1, 1, 1], hidden=256, embed_dim=512)
-STEPS = dict(vqgan=400, clip=800, wav2clip=400)  # training steps of each model (`train_miniature` scales them)
+STEPS = dict(vqgan=400, clip=400, wav2clip=250)  # training steps of each model (`train_miniature` scales them)
 
 # %% ../nbs/03a_miniature.ipynb #cb9977d4
 def _schedule(opt, step: int, steps: int, lr: float, warmup: int = 50):
@@ -272,8 +272,7 @@ def save_models(folder: Path, vq: VQGAN, clip: CLIP, w2c: Wav2CLIP) -> dict:
     folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
     f = {k: folder / v for k, v in MINIATURE_FILES.items()}
     with atomic_output(f["vqgan_config"]) as tmp: OmegaConf.save(OmegaConf.create(MINI_VQGAN), tmp)
-    half = lambda v: v.half() if v.is_floating_point() else v  # fp16 halves the files; the loaders cast back to fp32
-    with atomic_output(f["vqgan"]) as tmp: torch.save({"state_dict": {k: half(v).clone() for k, v in vq.state_dict().items()}}, tmp)
+    with atomic_output(f["vqgan"]) as tmp: torch.save({"state_dict": {k: v.clone() for k, v in vq.state_dict().items()}}, tmp)
     sd = {k: v.detach().clone() for k, v in clip.model.state_dict().items()}
     used = torch.unique(clip.tokenizer(CAPTIONS + [""]))
     keep = torch.zeros(len(sd["token_embedding.weight"]), dtype=torch.bool); keep[used] = True
