@@ -1,4 +1,4 @@
-"Shared helpers for the benchmarks: machine description, timing, FLOP counting, quality proxy, smoothness."
+"Shared helpers for the benchmarks: machine description, timing, FLOP counting, quality proxy (the package's), smoothness."
 from __future__ import annotations
 import json, os, platform, subprocess, sys, time
 from pathlib import Path
@@ -77,25 +77,14 @@ def count_flops(step):
     return int(fc.get_total_flops()), by
 
 
-@torch.no_grad()
-def clip_embed_images(models, images):
-    "CLIP embeddings of uint8 HxWx3 arrays: the whole image resized to CLIP's input size, no augmentation."
-    import torch.nn.functional as F
-    x = torch.stack([torch.from_numpy(np.array(a)).permute(2, 0, 1) for a in images]).float().div(255)
-    s = models.clip.input_size
-    x = F.interpolate(x, size=(s, s), mode="bicubic", align_corners=False, antialias=True).clamp(0, 1)
-    return models.clip.encode_image(x.to(models.device)).float().cpu()
-
-
 def quality_proxy(models, last_images, targets):
-    """Mean squared spherical distance between each window's last image (CLIP) and that window's target (Wav2CLIP).
+    """Mean squared spherical distance between each window's last image (CLIP) and that window's target (Wav2CLIP):
+    the package's `metamusic.miniature.quality_proxy`, so the benchmarks, the sweep and the tests measure the same thing.
 
     With untrained weights this measures the optimisation arithmetic (how close the loop gets to its targets in
     the joint space), not how good the pictures look."""
-    from original import spherical_dist_sq
-    e = clip_embed_images(models, last_images)
-    d = spherical_dist_sq(e, targets.float().cpu()).diagonal()
-    return float(d.mean()), [float(v) for v in d]
+    from metamusic.miniature import quality_proxy as proxy
+    return proxy(models, last_images, targets)
 
 
 def read_frames(path):

@@ -19,10 +19,11 @@ from .audio import SR, Song, load_song
 
 # %% auto #0
 __all__ = ['COLOURS', 'SHAPES', 'SIZES', 'IMAGE_SIZE', 'WORLD', 'CAPTIONS', 'TEMPO', 'BG_ROOT', 'FG_OCTAVES', 'NOTES_PER_BEAT',
-           'PARTIALS', 'MINI_VQGAN', 'MINI_CLIP', 'MINI_WAV2CLIP', 'HELD_OUT_SEED', 'Attributes', 'render_image',
-           'render_images', 'note_hz', 'render_sound', 'miniature_song', 'song_attributes', 'train_vqgan', 'train_clip',
-           'image_targets', 'train_wav2clip', 'save_models', 'evaluate_miniature', 'train_miniature', 'mean_colour',
-           'caption_ranking', 'caption_rank', 'quality_proxy', 'retrieval_table', 'sample_figure']
+           'PARTIALS', 'MINI_VQGAN', 'MINI_CLIP', 'MINI_WAV2CLIP', 'STEPS', 'HELD_OUT_SEED', 'Attributes',
+           'render_image', 'render_images', 'note_hz', 'render_sound', 'miniature_song', 'song_attributes',
+           'train_vqgan', 'train_clip', 'image_targets', 'train_wav2clip', 'save_models', 'evaluate_miniature',
+           'train_miniature', 'mean_colour', 'caption_ranking', 'caption_rank', 'quality_proxy', 'retrieval_table',
+           'sample_figure']
 
 # %% ../nbs/03a_miniature.ipynb #8a410b93
 COLOURS = {"red": (0.90, 0.12, 0.10), "yellow": (0.95, 0.85, 0.15), "green": (0.15, 0.70, 0.20),
@@ -147,6 +148,7 @@ MINI_CLIP = dict(embed_dim=512, quick_gelu=True,
                  vision_cfg=dict(image_size=IMAGE_SIZE, patch_size=4, width=64, layers=2, head_width=32),
                  text_cfg=dict(context_length=12, vocab_size=49408, width=32, heads=2, layers=2))
 MINI_WAV2CLIP = dict(widths=[16, 32, 64, 128], blocks=[1, 1, 1, 1], hidden=256, embed_dim=512)
+STEPS = dict(vqgan=400, clip=400, wav2clip=250)  # training steps of each model (`train_miniature` scales them)
 
 # %% ../nbs/03a_miniature.ipynb #cb9977d4
 def _schedule(opt, step: int, steps: int, lr: float, warmup: int = 50):
@@ -167,7 +169,7 @@ def _kmeans(x: torch.Tensor, k: int, iters: int = 10) -> torch.Tensor:
         c = torch.where(n[:, None] > 0, s / n.clamp(min=1)[:, None], c)
     return c
 
-def train_vqgan(steps: int = 400, batch: int = 8, lr: float = 2e-3, seed: int = 1, warmup: float = 0.25) -> VQGAN:
+def train_vqgan(steps: int = STEPS["vqgan"], batch: int = 8, lr: float = 2e-3, seed: int = 1, warmup: float = 0.25) -> VQGAN:
     "A miniature VQGAN trained on the world's images: an autoencoder for the first `warmup` of the steps, then quantised."
     from metamusic.models import vqgan_from_config
     torch.manual_seed(seed); rng = np.random.default_rng(seed)
@@ -212,7 +214,7 @@ def _clip_augment():
     return nn.Sequential(K.RandomAffine(degrees=15, translate=0.1, shear=5, p=0.7, padding_mode="border"),
                          K.RandomPerspective(0.4, p=0.5), K.ColorJitter(0.1, 0.1, 0.1, 0.02, p=0.7))
 
-def train_clip(folder: Path, steps: int = 400, batch: int = 64, lr: float = 2e-3, seed: int = 2) -> CLIP:
+def train_clip(folder: Path, steps: int = STEPS["clip"], batch: int = 64, lr: float = 2e-3, seed: int = 2) -> CLIP:
     "A miniature CLIP trained contrastively on the world's image–caption pairs (its config is written into `folder`)."
     import open_clip
     _register_clip_config(folder)
@@ -244,7 +246,7 @@ def image_targets(clip: CLIP, renderings: int = 8, seed: int = 3) -> torch.Tenso
         for _ in range(renderings): out = out + F.normalize(clip.encode_image(render_images(WORLD, rng)), dim=-1)
     return F.normalize(out, dim=-1)
 
-def train_wav2clip(clip: CLIP, steps: int = 250, batch: int = 32, lr: float = 2e-3, seed: int = 4) -> Wav2CLIP:
+def train_wav2clip(clip: CLIP, steps: int = STEPS["wav2clip"], batch: int = 32, lr: float = 2e-3, seed: int = 4) -> Wav2CLIP:
     "A miniature Wav2CLIP distilled from `clip`: each sound toward its attribute set's image embedding."
     targets = image_targets(clip)
     torch.manual_seed(seed); rng = np.random.default_rng(seed)
@@ -313,35 +315,60 @@ def evaluate_miniature(models, seed: int = HELD_OUT_SEED) -> dict:
                 sound_to_own_image_cosine=round(float((aud * canon).sum(-1).mean()), 4))
 
 # %% ../nbs/03a_miniature.ipynb #5226044a
+def _vqgan_job(steps: int, threads: int | None, log: bool) -> tuple[dict, float, float]:
+    "Train the VQGAN in a worker process: its state dict, wall and CPU seconds."
+    if threads: torch.set_num_threads(threads)
+    if log:
+        import logging
+        logging.basicConfig(level=logging.INFO, format="%(message)s")
+    t, c = time.time(), time.process_time()
+    vq = train_vqgan(steps=steps)
+    return {k: v.clone() for k, v in vq.state_dict().items()}, round(time.time() - t, 1), round(time.process_time() - c, 1)
+
 def train_miniature(out: str | Path | None = None, # folder for the files (default: the package's, replacing the shipped ones)
           scale: float = 1.0,            # fraction of the training steps (a quick check: 0.05)
-          threads: int | None = 1        # torch CPU threads: one is deterministic and, on a busy machine, fastest; None: torch's default
+          threads: int | None = 1,       # torch CPU threads per process: one is deterministic and, on a busy machine, fastest; None: torch's default
+          parallel: bool = True          # train the VQGAN in a second process while CLIP and Wav2CLIP train here (two cores)
          ) -> dict:
     "Train the three miniature models, write them into `out`, and return the held-out metrics of the written files."
+    import logging, multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    from metamusic.models import vqgan_from_config
+    import metamusic.miniature as module  # the worker imports the job by its module name (also when run from the notebook)
     if threads: torch.set_num_threads(threads)
     folder = Path(out) if out is not None else miniature_dir()
     folder.mkdir(parents=True, exist_ok=True)
-    n = lambda steps: max(1, int(round(steps * scale)))
+    n = lambda name: max(1, int(round(STEPS[name] * scale)))
     wall, cpu = {}, {}
     def timed(name, fn):
         t, c = time.time(), time.process_time()
         out = fn(); wall[name], cpu[name] = round(time.time() - t, 1), round(time.process_time() - c, 1)
         return out
-    vq = timed("vqgan", lambda: train_vqgan(steps=n(400)))
-    clip = timed("clip", lambda: train_clip(folder, steps=n(400)))
-    # distil from CLIP as it will be loaded (fp16 weights), so the targets match what users get
-    sd = {k: v.half().float() for k, v in clip.model.state_dict().items()}; clip.model.load_state_dict(sd)
-    w2c = timed("wav2clip", lambda: train_wav2clip(clip, steps=n(250)))
+    job = (n("vqgan"), threads, logger.isEnabledFor(logging.INFO))
+    pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) if parallel else None
+    try:
+        vq_future = pool.submit(module._vqgan_job, *job) if pool else None
+        clip = timed("clip", lambda: train_clip(folder, steps=n("clip")))
+        # distil from CLIP as it will be loaded (fp16 weights), so the targets match what users get
+        sd = {k: v.half().float() for k, v in clip.model.state_dict().items()}; clip.model.load_state_dict(sd)
+        w2c = timed("wav2clip", lambda: train_wav2clip(clip, steps=n("wav2clip")))
+        state, wall["vqgan"], cpu["vqgan"] = vq_future.result() if pool else _vqgan_job(*job)
+    finally:
+        if pool: pool.shutdown()
+    vq = vqgan_from_config(MINI_VQGAN); vq.load_state_dict(state); vq.eval()
     save_models(folder, vq, clip, w2c)
     metrics = evaluate_miniature(load_miniature(folder=folder))  # the written files, through the loaders
-    metrics.update(train_wall_seconds=wall, train_cpu_seconds=cpu, scale=scale, threads=torch.get_num_threads(), torch=torch.__version__)
+    metrics.update(train_wall_seconds=wall, train_cpu_seconds=cpu, steps={k: n(k) for k in STEPS}, scale=scale,
+                   threads=torch.get_num_threads(), parallel=parallel, torch=torch.__version__)
     with atomic_output(folder / "metrics.json") as tmp: tmp.write_text(json.dumps(metrics, indent=2) + "\n")
     return metrics
 
+
 # %% ../nbs/03a_miniature.ipynb #5c254389
 def _pixels(image) -> torch.Tensor:
-    "An image (PIL, array HxWx3 in [0, 1], or tensor [1,3,H,W]/[3,H,W]) as a tensor `[1, 3, H, W]` in [0, 1]."
-    if isinstance(image, Image.Image): image = np.asarray(image.convert("RGB"), dtype=np.float32) / 255
+    "An image (PIL, array HxWx3 in [0, 1] or uint8, or tensor [1,3,H,W]/[3,H,W]) as a tensor `[1, 3, H, W]` in [0, 1]."
+    if isinstance(image, Image.Image): image = np.asarray(image.convert("RGB"))
+    if isinstance(image, np.ndarray) and image.dtype == np.uint8: image = image.astype(np.float32) / 255
     if isinstance(image, np.ndarray): image = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32)).permute(2, 0, 1)
     x = torch.as_tensor(image).detach().float().cpu()
     return x[None] if x.ndim == 3 else x
@@ -412,11 +439,12 @@ def _main(argv: list[str] | None = None) -> int:
     t.add_argument("--out", default=None, help="folder for the model files (default: %(default)s = the package's miniature_models)")
     t.add_argument("--scale", type=float, default=1.0, help="fraction of the training steps; 0.05 is a quick check (default: %(default)s)")
     t.add_argument("--threads", type=int, default=1, help="torch CPU threads (default: %(default)s)")
+    t.add_argument("--serial", action="store_true", help="train the three models one after another in this process (default: the VQGAN in a second process)")
     args = ap.parse_args(argv)
     import logging
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     t0 = time.time()
-    metrics = train_miniature(args.out, scale=args.scale, threads=args.threads)
+    metrics = train_miniature(args.out, scale=args.scale, threads=args.threads, parallel=not args.serial)
     print(json.dumps(metrics, indent=2))
     print(f"trained in {time.time() - t0:.0f} s; files in {args.out or miniature_dir()}")
     return 0
