@@ -92,11 +92,16 @@ def snap_size(size,             # (width, height) in pixels, or one int for a sq
 def _package_version() -> str:
     "The version nbdev keeps in `__init__.py`, read from the file: this module must not import the package above it."
     import importlib.util
-    spec = importlib.util.find_spec("metamusic")   # finds the package's __init__.py without running it
-    try: text = Path(spec.origin).read_text(encoding="utf-8")
-    except (AttributeError, TypeError, OSError): return "unknown"
-    m = re.search(r"^__version__\s*=\s*['\"]([^'\"]+)['\"]", text, re.M)
-    return m.group(1) if m else "unknown"
+    places = []
+    try: places.append(Path(__file__).with_name("__init__.py"))   # the exported module sits beside it
+    except NameError: pass                                        # a notebook cell has no __file__
+    try: places.append(Path(importlib.util.find_spec("metamusic").origin))  # finds __init__.py without running it
+    except (ImportError, ValueError, AttributeError, TypeError): pass  # ValueError: a stand-in package without a spec
+    for init in places:
+        try: m = re.search(r"^__version__\s*=\s*['\"]([^'\"]+)['\"]", init.read_text(encoding="utf-8"), re.M)
+        except OSError: continue
+        if m: return m.group(1)
+    return "unknown"
 
 __version__ = _package_version()
 
