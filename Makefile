@@ -41,7 +41,7 @@ colab: $(STAMP)
 test: sync-check colab
 	$(BIN)/python -m pytest tests
 
-# Retrain the miniature world's models (deterministic, 1 CPU thread; about 6 CPU-minutes measured, see metamusic/miniature_models/metrics.json) into metamusic/miniature_models.
+# Retrain the miniature world's models into metamusic/miniature_models: deterministic (1 CPU thread per process), about 14 minutes on 2 idle cores (CPU seconds per model in metamusic/miniature_models/metrics.json).
 miniature: $(STAMP)
 	$(BIN)/python -m metamusic.miniature train
 

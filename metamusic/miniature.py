@@ -71,8 +71,12 @@ def render_image(attrs: Attributes,              # what to draw
     elif attrs.shape == "square": mask = np.clip(p - np.maximum(abs(xx - cx), abs(yy - cy)) + 0.5, 0, 1)
     else:
         ox, oy = (rng.uniform(0, p, 2) if rng is not None else (0.0, 0.0))
-        bx, by = ((xx - ox) % p) < p / 2, ((yy - oy) % p) < p / 2
-        mask = (bx if attrs.shape == "stripes" else bx ^ by).astype(np.float32)
+        u, v = (xx - ox) % p, (yy - oy) % p
+        # the foreground covers less than half, so "red stripes on blue" and "blue stripes on red" differ
+        # (with even bands they are the same picture shifted by half a period: no model could tell them apart)
+        if attrs.shape == "stripes": mask = u < p / 3
+        else: mask = ((u < p / 2) ^ (v < p / 2)) & (u % (p / 2) >= s) & (v % (p / 2) >= s)  # checks with a background seam
+        mask = mask.astype(np.float32)
     fg, bg = np.array(COLOURS[attrs.fg], np.float32), np.array(COLOURS[attrs.bg], np.float32)
     return (bg + (fg - bg) * mask[..., None]).astype(np.float32)
 
@@ -142,13 +146,13 @@ def song_attributes(song: Song) -> list[Attributes]:
 
 # %% ../nbs/03a_miniature.ipynb #21b6061c
 MINI_VQGAN = dict(model=dict(target="taming.models.vqgan.VQModel", params=dict(embed_dim=16, n_embed=256, ddconfig=dict(
-    double_z=False, z_channels=32, resolution=IMAGE_SIZE, in_channels=3, out_ch=3, ch=32, ch_mult=[1, 1, 2, 2],
-    num_res_blocks=1, attn_resolutions=[IMAGE_SIZE // 8], dropout=0.0))))
+    double_z=False, z_channels=32, resolution=IMAGE_SIZE, in_channels=3, out_ch=3, ch=32, ch_mult=[1, 2, 2],
+    num_res_blocks=1, attn_resolutions=[IMAGE_SIZE // 4], dropout=0.0))))
 MINI_CLIP = dict(embed_dim=512, quick_gelu=True,
                  vision_cfg=dict(image_size=IMAGE_SIZE, patch_size=4, width=64, layers=2, head_width=32),
                  text_cfg=dict(context_length=12, vocab_size=49408, width=32, heads=2, layers=2))
 MINI_WAV2CLIP = dict(widths=[16, 32, 64, 128], blocks=[1, 1, 1, 1], hidden=256, embed_dim=512)
-STEPS = dict(vqgan=400, clip=400, wav2clip=250)  # training steps of each model (`train_miniature` scales them)
+STEPS = dict(vqgan=1200, clip=2400, wav2clip=800)  # training steps of each model (`train_miniature` scales them)
 
 # %% ../nbs/03a_miniature.ipynb #cb9977d4
 def _schedule(opt, step: int, steps: int, lr: float, warmup: int = 50):
@@ -169,7 +173,7 @@ def _kmeans(x: torch.Tensor, k: int, iters: int = 10) -> torch.Tensor:
         c = torch.where(n[:, None] > 0, s / n.clamp(min=1)[:, None], c)
     return c
 
-def train_vqgan(steps: int = STEPS["vqgan"], batch: int = 8, lr: float = 2e-3, seed: int = 1, warmup: float = 0.25) -> VQGAN:
+def train_vqgan(steps: int = STEPS["vqgan"], batch: int = 16, lr: float = 1e-3, seed: int = 1, warmup: float = 0.25) -> VQGAN:
     "A miniature VQGAN trained on the world's images: an autoencoder for the first `warmup` of the steps, then quantised."
     from metamusic.models import vqgan_from_config
     torch.manual_seed(seed); rng = np.random.default_rng(seed)
@@ -272,7 +276,8 @@ def save_models(folder: Path, vq: VQGAN, clip: CLIP, w2c: Wav2CLIP) -> dict:
     folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
     f = {k: folder / v for k, v in MINIATURE_FILES.items()}
     with atomic_output(f["vqgan_config"]) as tmp: OmegaConf.save(OmegaConf.create(MINI_VQGAN), tmp)
-    with atomic_output(f["vqgan"]) as tmp: torch.save({"state_dict": {k: v.clone() for k, v in vq.state_dict().items()}}, tmp)
+    # torch.save names the zip's folder after a path it is given: a file object keeps the bytes the same run to run
+    with atomic_output(f["vqgan"]) as tmp, open(tmp, "wb") as fh: torch.save({"state_dict": {k: v.clone() for k, v in vq.state_dict().items()}}, fh)
     sd = {k: v.detach().clone() for k, v in clip.model.state_dict().items()}
     used = torch.unique(clip.tokenizer(CAPTIONS + [""]))
     keep = torch.zeros(len(sd["token_embedding.weight"]), dtype=torch.bool); keep[used] = True
@@ -280,7 +285,7 @@ def save_models(folder: Path, vq: VQGAN, clip: CLIP, w2c: Wav2CLIP) -> dict:
     with atomic_output(f["clip"]) as tmp: save_file({k: v.half().contiguous() for k, v in sd.items()}, str(tmp))  # fp16 halves the file
     _register_clip_config(folder)
     with atomic_output(f["wav2clip_config"]) as tmp: tmp.write_text(json.dumps(MINI_WAV2CLIP) + "\n")
-    with atomic_output(f["wav2clip"]) as tmp: torch.save({k: v.clone() for k, v in w2c.state_dict().items()}, tmp)
+    with atomic_output(f["wav2clip"]) as tmp, open(tmp, "wb") as fh: torch.save({k: v.clone() for k, v in w2c.state_dict().items()}, fh)
     for p in f.values(): p.chmod(0o644)  # package data: readable by everyone (safetensors writes 0600)
     return f
 
