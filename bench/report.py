@@ -13,6 +13,12 @@ def _smooth(sm):
     return _f(sm.get("ratio"), "{:.1f}") + (f" ({100 * sm['unchanged']:.0f}% unchanged)" if sm.get("unchanged") else "")
 
 
+def _song(section):
+    "The song a section rendered, as a phrase."
+    name = section["excerpt"].get("song", "demo")
+    if name.startswith("miniature:"): return f"the miniature song ({name.split(':', 1)[1].strip().replace(' | ', ', then ')})"
+    return "the demo song" if name == "demo" else f"“{name}”"
+
 def _gib(b): return None if b is None else b / 2**30
 
 
@@ -43,7 +49,7 @@ def goals(res):
         ok = r <= 0.2 and qd["proxy"] <= o["proxy"]
         world = "miniature world" if q.get("models") in ("mini", "miniature") else f"{q.get('models')} models (NOT the miniature world)"
         out.append((f"Shipped defaults: ≤ 1/5 of the original's optimisation steps per second of music at equal-or-better "
-                    f"quality proxy ({world}, {q['excerpt']['seconds']:.0f} s of the demo song)",
+                    f"quality proxy ({world}, {q['excerpt']['seconds']:.0f} s of {_song(q)})",
                     f"{qd['steps_per_music_s']:.2f} vs {o['steps_per_music_s']:.1f} steps per s of music (1/{1 / r:.1f}); "
                     f"proxy {qd['proxy']:.4f} vs {o['proxy']:.4f}" + (" (worse)" if qd["proxy"] > o["proxy"] else ""),
                     ("met" if ok else "missed") if q.get("models") in ("mini", "miniature") else "not measured"))
@@ -128,7 +134,7 @@ def notes(res):
     qd = q.get("ours_defaults")
     if "original" in q and qd:
         o = q["original"]
-        out.append(f"Quality section: {q['excerpt']['seconds']:.0f} s of the demo song at {q['size'][0]}² with "
+        out.append(f"Quality section: {q['excerpt']['seconds']:.0f} s of {_song(q)} at {q['size'][0]}² with "
                    f"{q.get('models')} models, both renders on the same windows and targets; ours ran {qd['n_steps']} "
                    f"steps ({_budget(qd)}) against the original's {o['n_steps']}. The proxy is the mean squared spherical "
                    "distance between the CLIP embedding of each window's image and its Wav2CLIP target (lower = closer).")
@@ -153,7 +159,7 @@ def markdown(res):
          f"Machine: {dev}; torch {m['torch']} ({m['torch_threads']} threads), Python {m['python']}, "
          f"metamusic {m.get('metamusic', '?')} (git {m.get('git', '?')}); load average at start "
          f"{m['load_avg'][0]:.2f}, at end {m.get('load_avg_end', [float('nan')])[0]:.2f}.",
-         f"Models: {res['models']}. Song: the demo song. Every parameter is in the JSON beside this file.", ""]
+         f"Models: {res['models']}. Songs: the demo song for timing; the quality section's is named there. Every parameter is in the JSON beside this file.", ""]
     if res.get("quick"): L += ["**Quick run with tiny models: plumbing check only, numbers mean nothing.**", ""]
     L += ["## Goals", "", "| goal | measured | status |", "|---|---|---|"]
     L += [f"| {g} | {v} | **{s}** |" for g, v, s in goals(res)]
@@ -174,7 +180,7 @@ def markdown(res):
         so = S.get(key)
         if so and "original" in so:
             o = so["original"]
-            L += ["", f"## {'2' if key == 'song' else '3'}. {title} ({so['excerpt']['seconds']:.2f} s of the demo song from "
+            L += ["", f"## {'2' if key == 'song' else '3'}. {title} ({so['excerpt']['seconds']:.2f} s of {_song(so)} from "
                   f"{so['excerpt']['start']:.1f} s, {so['size'][0]}×{so['size'][1]}, {so['fps']} fps, {len(so['windows'])} windows, "
                   f"models: {so.get('models')})", ""] + _render_rows(so)
             L += ["", f"Original: {o['steps_s']:.1f} s optimising ({o['s_per_step']:.3f} s/step), {o['encode_s']:.1f} s "

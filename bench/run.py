@@ -119,7 +119,7 @@ def compare_renders(models, fresh_song, args, size, fps, cutn, sweep, tag="song"
     import inspect
     song = fresh_song()
     tmp = Path(tempfile.mkdtemp(prefix=f"mm-bench-{tag}-"))
-    res = dict(excerpt=dict(start=getattr(song, "start", 0.0) or 0.0, seconds=song.duration), size=list(size), fps=fps,
+    res = dict(excerpt=dict(start=getattr(song, "start", 0.0) or 0.0, seconds=song.duration, song=song.name), size=list(size), fps=fps,
                models=models.untrained or "trained")
     original_windows(fresh_song().samples, song.sr)  # warm-up (numba JIT), untimed
 
@@ -232,6 +232,9 @@ def bench_quality(args):
     from metamusic.audio import demo_song
     models = quality_models(args)
     def fresh():
+        if args.q_song == "mini" and models.untrained == "miniature":  # a song of the world: its targets are known pictures
+            from metamusic.miniature import miniature_song
+            return miniature_song()
         s = demo_song()
         return s.excerpt(args.q_start, min(args.q_seconds, s.duration - args.q_start)) if args.q_seconds else s
     size = (args.q_size, args.q_size)
@@ -331,7 +334,9 @@ def parse(argv=None):
     ap.add_argument("--quality-models", default="miniature", help="untrained= kind for the quality section (miniature: the "
                                                                "miniature world; falls back to tiny when unavailable)")
     ap.add_argument("--q-size", type=int, default=None, help="quality: image size in the miniature world")
-    ap.add_argument("--q-seconds", type=float, default=None, help="quality: seconds of the demo song (0: all of it)")
+    ap.add_argument("--q-song", default=None, help="quality: mini (a 12 s miniature song: a large red disc on blue, then "
+                                                   "small yellow stripes on black) or demo (the demo song)")
+    ap.add_argument("--q-seconds", type=float, default=None, help="quality, demo song: seconds of it (0: all of it)")
     ap.add_argument("--q-start", type=float, default=None)
     ap.add_argument("--q-sweep", default=None, help="quality: renders beside the defaults, as --sweep")
     ap.add_argument("--mem-sizes", default=None)
@@ -352,7 +357,7 @@ def parse(argv=None):
         # the full-size CPU song runs only the defaults (each render costs minutes); settings are compared in the
         # miniature world (quality), where the proxy can rank them
         sweep=("", "draft,high,10:32", "2:2"),
-        q_size=(64, 64, 32), q_seconds=(0.0, 0.0, 2.0), q_start=(0.0, 0.0, 11.0), q_sweep=("draft,high", "draft,high", "draft"))
+        q_song=("mini", "mini", "demo"), q_size=(64, 64, 32), q_seconds=(0.0, 0.0, 2.0), q_start=(0.0, 0.0, 11.0), q_sweep=("draft,high", "draft,high", "draft"))
     pick = 2 if a.quick else (1 if gpu else 0)
     for k, v in d.items():
         if getattr(a, k) is None: setattr(a, k, v[pick])

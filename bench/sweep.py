@@ -1,9 +1,10 @@
 """Choose the defaults on evidence: sweep keyframe budgets (and the picture's settings) in the miniature world.
 
-    python bench/sweep.py            # miniature world, 6 s of the demo song at 32²: bench/results/budget-sweep.{json,png}
+    python bench/sweep.py            # miniature world, a 12 s miniature song at 32²: bench/results/budget-sweep.{json,png}
+    python bench/sweep.py --song demo --start 9 --seconds 6   # 6 s of the demo song instead
     python bench/sweep.py --quick    # tiny models, a short excerpt, a few settings: plumbing only (temp folder)
 
-Video: the demo song rendered by `video` with one budget setting changed at a time around a base (first-keyframe
+Video: a miniature song (its sound changes attribute set half way: a section change whose targets are known) rendered by `video` with one budget setting changed at a time around a base (first-keyframe
 steps, later-keyframe steps, distance scaling, early-stop tolerance, cutouts), a fixed budget the old way, and the
 original schedule (one step per frame); the presets chosen from it are run by `bench/run.py`'s quality section.
 Each render's quality is the package's `metamusic.miniature.quality_proxy` (mean squared
@@ -28,7 +29,7 @@ from original import original_video
 def log(*a): print(f"[{time.strftime('%H:%M:%S')}]", *a, file=sys.stderr, flush=True)
 
 
-BASE = dict(first=30, later=4, spread=1.0, cuts=True, patience=0, tolerance=0.005, cutn=None)
+BASE = dict(first=20, later=1, spread=1.0, cuts=True, patience=0, tolerance=0.005, cutn=None)  # "standard" without early stop
 
 
 def video_settings(quick):
@@ -37,52 +38,71 @@ def video_settings(quick):
     if quick:
         return [("first", "first 4", dict(quality=Budget(**{**BASE, "first": 4, "later": 1}), cutn=4)),
                 ("preset", "standard", dict(quality="standard", cutn=4)), ("fixed", "fixed 2", dict(iterations_per_keyframe=2, cutn=4))]
-    # one setting changed at a time around BASE; on the shared 2-core CPU (load average 13) the original schedule took 8 minutes
-    # and each of ours 2-4: the 2026-12-02 run stopped after the `later` family
-    runs = [("later", f"later {n}", dict(quality=Budget(**{**BASE, "later": n}))) for n in (1, 2, 4, 8)]
-    runs += [("first", f"first {n}", dict(quality=Budget(**{**BASE, "first": n}))) for n in (10,)]
+    # one setting changed at a time around BASE, then the presets and the old fixed budget
+    runs = [("later", f"later {n}", dict(quality=Budget(**{**BASE, "later": n}))) for n in (1, 2, 4, 8)]  # later 1 is BASE
+    runs += [("first", f"first {n}", dict(quality=Budget(**{**BASE, "first": n}))) for n in (10, 40, 80)]
+    runs += [("spread", "spread 0", dict(quality=Budget(**{**BASE, "spread": 0.0})))]
     runs += [("early stop", f"tolerance {t:g}", dict(quality=Budget(**{**BASE, "patience": 5, "tolerance": t}))) for t in (0.01,)]
+    runs += [("cutouts", f"cutn {n}", dict(quality=Budget(**{**BASE, "cutn": n}))) for n in (8, 16)]
+    runs += [("preset", q, dict(quality=q)) for q in ("draft", "standard", "high")]
+    runs += [("fixed", "fixed 50", dict(iterations_per_keyframe=50))]
     return runs
 
 
+def _mean_runs(rs):
+    "One record from the same render at several seeds: steps and proxies averaged, per-seed values kept."
+    r = dict(rs[0])
+    for k in ("n_steps", "steps_per_music_s", "proxy", "wall_s"): r[k] = float(np.mean([x[k] for x in rs]))
+    r["proxy_per_window"] = np.mean([x["proxy_per_window"] for x in rs], axis=0).tolist()
+    r["per_seed"] = [{k: x[k] for k in ("seed", "n_steps", "proxy")} for x in rs]
+    return r
+
+
 def sweep_video(models, song, args, tmp, whole=None, partial=None):
-    "`song` is the excerpt; `whole` the song it was cut from (ours is given both, so it finds sections in the whole song)."
+    """`song` is the excerpt; `whole` the song it was cut from (ours is given both, so it finds sections in the whole song).
+    Every render, the original's too, runs at each of `args.seeds`; the proxy and steps reported are their means."""
     from metamusic.video import video, RunFolder
     from PIL import Image
     size = (args.size, args.size)
-    log(f"video: original schedule, {song.duration:.1f} s at {args.size}², {args.fps} fps ...")
-    t = time.perf_counter()
-    o = original_video(song, models, tmp / "orig", fps=args.fps, size=size, cutn=4 if args.quick else 32, lr=0.15, seed=0)
-    windows, targets = o["windows"], o["targets"]
-    last = [np.asarray(Image.open(p).convert("RGB")) for p in o["last_pngs"]]
-    proxy, per = quality_proxy(models, last, targets)
-    frames, _ = read_frames(o["path"])
-    original = dict(n_steps=o["n_steps"], steps_per_music_s=o["n_steps"] / song.duration, proxy=proxy,
-                    proxy_per_window=per, smoothness=smoothness(frames), wall_s=time.perf_counter() - t)
-    log(f"video: original {o['n_steps']} steps, proxy {proxy:.4f}")
+    originals = []
+    for seed in args.seeds:
+        log(f"video: original schedule, {song.duration:.1f} s at {args.size}², {args.fps} fps, seed {seed} ...")
+        t = time.perf_counter()
+        o = original_video(song, models, tmp / f"orig{seed}", fps=args.fps, size=size, cutn=4 if args.quick else 32, lr=0.15, seed=seed)
+        windows, targets = o["windows"], o["targets"]
+        last = [np.asarray(Image.open(p).convert("RGB")) for p in o["last_pngs"]]
+        proxy, per = quality_proxy(models, last, targets)
+        frames, _ = read_frames(o["path"])
+        originals.append(dict(seed=seed, n_steps=o["n_steps"], steps_per_music_s=o["n_steps"] / song.duration, proxy=proxy,
+                              proxy_per_window=per, smoothness=smoothness(frames), wall_s=time.perf_counter() - t))
+        log(f"video: original {o['n_steps']} steps, proxy {proxy:.4f}")
+    original = _mean_runs(originals)
     runs = []
     for family, label, kw in video_settings(args.quick):
-        run_dir = tmp / f"run-{len(runs)}"
-        t = time.perf_counter()
-        src = dict(song=song) if whole is None else dict(song=whole, start=song.start, duration=song.duration)
-        out = video(models=models, out=tmp / f"v{len(runs)}.mp4", fps=args.video_fps, size=size, seed=args.seed, run_dir=run_dir, **src,
-                    resume=False, segments=[tuple(w) for w in windows], preview=False, progress=False, **kw)
-        wall = time.perf_counter() - t
-        recs = RunFolder(run_dir).summary()
-        params = json.loads((run_dir / "params.json").read_text())
-        kf = [np.asarray(Image.open(run_dir / f"keyframe_{k:04d}.png").convert("RGB")) for k in range(len(windows))]
-        p, pw = quality_proxy(models, kf, targets)
-        fr, _ = read_frames(out)
-        n = sum(r["steps"] for r in recs)
-        runs.append(dict(family=family, label=label, budget=params["budget"], cutn=params["engine"]["cutn"],
-                         iterations_per_keyframe=kw.get("iterations_per_keyframe"), n_steps=n,
-                         steps_per_music_s=n / song.duration, proxy=p, proxy_per_window=pw, smoothness=smoothness(fr),
-                         keyframes=recs, wall_s=wall))
-        log(f"video: {label}: {n} steps ({n / song.duration:.2f}/s of music), proxy {p:.4f}, "
-            f"smoothness {runs[-1]['smoothness']['ratio']}")
-        out.unlink(); shutil.rmtree(run_dir, ignore_errors=True)
+        per_seed = []
+        for seed in args.seeds:
+            run_dir = tmp / f"run-{len(runs)}-{seed}"
+            t = time.perf_counter()
+            src = dict(song=song) if whole is None else dict(song=whole, start=song.start, duration=song.duration)
+            out = video(models=models, out=tmp / f"v{len(runs)}-{seed}.mp4", fps=args.video_fps, size=size, seed=seed, run_dir=run_dir, **src,
+                        resume=False, segments=[tuple(w) for w in windows], preview=False, progress=False, **kw)
+            wall = time.perf_counter() - t
+            recs = RunFolder(run_dir).summary()
+            params = json.loads((run_dir / "params.json").read_text())
+            kf = [np.asarray(Image.open(run_dir / f"keyframe_{k:04d}.png").convert("RGB")) for k in range(len(windows))]
+            p, pw = quality_proxy(models, kf, targets)
+            fr, _ = read_frames(out)
+            n = sum(r["steps"] for r in recs)
+            per_seed.append(dict(seed=seed, family=family, label=label, budget=params["budget"], cutn=params["engine"]["cutn"],
+                                 iterations_per_keyframe=kw.get("iterations_per_keyframe"), n_steps=n,
+                                 steps_per_music_s=n / song.duration, proxy=p, proxy_per_window=pw, smoothness=smoothness(fr),
+                                 keyframes=recs, wall_s=wall))
+            out.unlink(); shutil.rmtree(run_dir, ignore_errors=True)
+        runs.append(_mean_runs(per_seed))
+        log(f"video: {label}: {runs[-1]['steps_per_music_s']:.2f} steps/s of music, proxy {runs[-1]['proxy']:.4f} "
+            f"(seeds: {', '.join('%.4f' % x['proxy'] for x in per_seed)}), smoothness {runs[-1]['smoothness']['ratio']}")
         if partial: partial(dict(original=original, runs=runs))  # what is measured survives an interrupted sweep
-    return dict(size=list(size), fps=args.fps, video_fps=args.video_fps, seed=args.seed, windows=[list(w) for w in windows],
+    return dict(size=list(size), fps=args.fps, video_fps=args.video_fps, seeds=list(args.seeds), windows=[list(w) for w in windows],
                 original=original, runs=runs)
 
 
@@ -113,7 +133,7 @@ def plot(res, path):
     fig, ax = plt.subplots(1, 2, figsize=(12, 4.2))
     plot_video(res["video"], ax[0])
     if res.get("picture"): plot_picture(res["picture"], ax[1])
-    fig.suptitle(f"Budget sweep, {res['models']} models, {res['song']['seconds']:.0f} s of the demo song ({res['started'][:10]})", fontsize=10)
+    fig.suptitle(f"Budget sweep, {res['models']} models, {res['song']['seconds']:.0f} s of {res['song'].get('name', 'demo')} ({res['started'][:10]})", fontsize=10)
     fig.tight_layout(); fig.savefig(path, dpi=110); plt.close(fig)
 
 
@@ -151,26 +171,33 @@ def main(argv=None):
     ap.add_argument("--size", type=int, default=None)
     ap.add_argument("--fps", type=int, default=25, help="the original schedule's frame rate (= its steps per second of music)")
     ap.add_argument("--video-fps", type=int, default=10, help="frame rate of our renders (frames cost decoding only)")
-    ap.add_argument("--seconds", type=float, default=None, help="seconds of the demo song (default 6, around the section change at 12 s; --quick 2)")
-    ap.add_argument("--start", type=float, default=None, help="where the excerpt starts (default 9; --quick 11)")
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--song", default="mini", help="mini: a miniature song (large red disc on blue, then small yellow stripes on black); demo: the demo song")
+    ap.add_argument("--seconds", type=float, default=None, help="seconds of music (mini: the song's length, default 12; demo: the excerpt, default 6; --quick 2)")
+    ap.add_argument("--start", type=float, default=None, help="demo: where the excerpt starts (default 9; --quick 11)")
+    ap.add_argument("--seed", type=int, default=0, help="the picture sweep's seed")
+    ap.add_argument("--seeds", default=None, help="video renders: comma-separated seeds, results averaged (default 0,1; --quick 0)")
     ap.add_argument("--parts", default="video,picture")
     ap.add_argument("--out", default=None, help="results stem (default bench/results/budget-sweep; --quick: a temp folder)")
     args = ap.parse_args(argv)
+    args.seeds = [int(x) for x in (args.seeds or ("0" if args.quick else "0,1")).split(",")]
     from metamusic.models import load_models
     from metamusic.audio import demo_song
     kind = "tiny" if args.quick else args.models
     args.size = args.size or 32  # the miniature world's own scale (its images and CLIP input are 32²)
     models = load_models("cpu", untrained=kind)
-    song = whole = demo_song()
-    seconds = args.seconds if args.seconds is not None else (2.0 if args.quick else 6.0)
-    start = args.start if args.start is not None else (11.0 if args.quick else 9.0)
-    if seconds: song = song.excerpt(start, seconds)
+    if args.song == "mini" and not args.quick:
+        from metamusic.miniature import miniature_song
+        song = whole = miniature_song(duration=args.seconds or 12.0)
+    else:
+        song = whole = demo_song()
+        seconds = args.seconds if args.seconds is not None else (2.0 if args.quick else 6.0)
+        start = args.start if args.start is not None else (11.0 if args.quick else 9.0)
+        if seconds: song = song.excerpt(start, seconds)
     stem = Path(args.out) if args.out else (Path(tempfile.mkdtemp(prefix="mm-sweep-")) / "budget-sweep" if args.quick
                                             else HERE / "results" / "budget-sweep")
     stem.parent.mkdir(parents=True, exist_ok=True)
     res = dict(started=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"), models=kind,
-               quick=args.quick, machine=machine_info("cpu"), song=dict(name="demo", start=song.start, seconds=song.duration))
+               quick=args.quick, machine=machine_info("cpu"), song=dict(name=song.name, start=song.start, seconds=song.duration))
     tmp = Path(tempfile.mkdtemp(prefix="mm-sweep-work-"))
     t0 = time.perf_counter()
     try:

@@ -486,8 +486,8 @@ def frame_jumps(frames) -> np.ndarray:
 @dataclass
 class Budget:
     "Optimisation steps per keyframe: long runs where a picture must be made, short warm-started ones elsewhere."
-    first: int = 30          # steps of the first keyframe, and of the first after each section change (a cut)
-    later: int = 2           # mean steps of a keyframe that starts from the previous one
+    first: int = 20          # steps of the first keyframe, and of the first after each section change (a cut)
+    later: int = 1           # mean steps of a keyframe that starts from the previous one
     spread: float = 1.0      # 0: every later keyframe gets `later`; 1: in proportion to how far its target moved
     cuts: bool = True        # a section change gets `first` steps (False: only the first keyframe does)
     patience: int = 5        # early stop: window of steps over which the loss must still improve (0: never stop early)
@@ -509,9 +509,9 @@ class Budget:
             raise ParameterError(f"budget cutn must be a positive integer or None, got {self.cutn!r}")
         self.cuts = bool(self.cuts)
 
-QUALITY = {   # provisional: sized by steps per second of music; to be checked by the miniature world's sweep (below)
+QUALITY = {   # chosen with the miniature world's sweep (below): "standard" at the knee
     "draft": Budget(first=15, later=1, patience=4, tolerance=0.01, cutn=16),
-    "standard": Budget(first=30, later=2, patience=5, tolerance=0.005),
+    "standard": Budget(first=20, later=1, patience=5, tolerance=0.005),
     "high": Budget(first=80, later=8, patience=8, tolerance=0.002),
 }
 
@@ -748,7 +748,7 @@ class _Sheet:
     def __init__(self, plan: VideoPlan):
         self.plan, self.records, self.images = plan, {}, {}
         untrained = plan.params["models"]["untrained"]
-        untrained = f" (untrained {untrained} models)" if untrained else ""
+        untrained = " (miniature models)" if untrained == "miniature" else f" (untrained {untrained} models)" if untrained else ""
         self.title = f"{plan.song.name}: {plan.n_keyframes} keyframes{untrained}"
         self.refresh()
 
@@ -807,12 +807,15 @@ def optimise_keyframes(plan: VideoPlan,       # an opened plan (`plan_video(...)
     "Optimise the keyframes of `first..stop-1` not yet in the run folder, saving each; the records of all finished keyframes."
     stop, run = plan.n_keyframes if stop is None else stop, plan.run
     done, sheet = run.finished(first, stop), _Sheet(plan)
-    eng = Engine(models, size=plan.size, seed=plan.seed, **plan.options)
+    fresh = partial(Engine, models, size=plan.size, seed=plan.seed, **plan.options)  # the start of a new picture
+    eng = fresh()
     if done < stop and plan.embeds is None: plan.embeds = _embed_segments(plan.song, models, plan.boundaries)
     if done > first: eng.load_state_dict(run.load("optimiser", done - 1))
     w, h, f = *plan.size, models.vqgan.factor
     for k in range(done, stop):
-        if k > first:
+        if k > first and plan.why[k] == "section":  # a cut: a new picture, from the same start as the first keyframe
+            eng = fresh()
+        elif k > first:
             if k > done: eng.load_state_dict(state)   # the same operations whether or not this run resumed
             if plan.motion.drifts:   # start from where the camera has drifted to by this keyframe
                 L = plan.boundaries[k] - plan.boundaries[k - 1]

@@ -174,12 +174,12 @@ _m("drift_jumps_at_keyframes", "video", "zb = warp(zb, drift_theta(motion, tau[s
    "zb = warp(zb, drift_theta(motion, tau[sl], w, h))",
    "tests/test_video_meaning.py::test_the_drift_carries_keyframes_along_and_makes_no_jump",
    why="a visible jump at every keyframe")
-_m("video_seed_recorded_not_used", "video", "eng = Engine(models, size=plan.size, seed=plan.seed, **plan.options)",
-   "eng = Engine(models, size=plan.size, seed=plan.params[\"seed\"], **plan.options)",
+_m("video_seed_recorded_not_used", "video", "fresh = partial(Engine, models, size=plan.size, seed=plan.seed, **plan.options)",
+   "fresh = partial(Engine, models, size=plan.size, seed=plan.params[\"seed\"], **plan.options)",
    "tests/test_video_meaning.py::test_a_random_seed_is_recorded_and_really_used",
    why="the saved seed doesn't reproduce the video")
-_m("video_drops_engine_options", "video", "eng = Engine(models, size=plan.size, seed=plan.seed, **plan.options)",
-   "eng = Engine(models, size=plan.size, seed=plan.seed)",
+_m("video_drops_engine_options", "video", "fresh = partial(Engine, models, size=plan.size, seed=plan.seed, **plan.options)",
+   "fresh = partial(Engine, models, size=plan.size, seed=plan.seed)",
    "tests/test_video_meaning.py::test_engine_options_and_seed_reach_the_keyframes",
    why="params.json records options that were never used")
 _m("easing_ignored", "video", "k, tau, wt = frame_plan(times, b, easing, pace)", 'k, tau, wt = frame_plan(times, b, "smooth", pace)',
