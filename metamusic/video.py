@@ -26,9 +26,9 @@ from .engine import Engine, Event, audio_target, check_engine_options, to_pil, s
 __all__ = ['EASINGS', 'QUALITY', 'RENDER_COST', 'check_fps', 'frame_times', 'ease', 'frame_plan', 'cumulative', 'Motion',
            'as_motion', 'affine_theta', 'drift_theta', 'warp', 'pulse_envelope', 'pulse_theta', 'ffmpeg_exe',
            'VideoWriter', 'probe_video', 'storyboard', 'RunFolder', 'render_frames', 'frame_jumps', 'Budget',
-           'as_budget', 'keyframe_budgets', 'VideoPlan', 'plan_video', 'optimise_keyframes', 'render_video', 'video',
-           'chunk_ranges', 'section_keyframes', 'frame_ranges', 'summarise_keyframes', 'render_segment',
-           'join_segments']
+           'as_budget', 'keyframe_budgets', 'frame_analysis', 'VideoPlan', 'plan_video', 'optimise_keyframes',
+           'render_video', 'video', 'chunk_ranges', 'section_keyframes', 'frame_ranges', 'summarise_keyframes',
+           'render_segment', 'join_segments', 'ChunkError', 'part_name', 'chunk_error']
 
 # %% ../nbs/06_video.ipynb #f97d934a
 def check_fps(fps) -> Fraction:
@@ -602,6 +602,18 @@ def _sections(whole: Song, start: float | None) -> list[float]:
     "Section changes in seconds of the render: found in the whole song (an excerpt alone may be too short to show one)."
     return [s - (start or 0.0) for s in whole.sections]
 
+def frame_analysis(song: Song,      # the span to render
+                   motion: Motion,  # a pulse needs the beats and the percussive energy
+                   pace: str        # "onsets" needs the onset strength
+                  ) -> dict:
+    "What the frames need from the music, as plain lists (picklable and JSON-able): `beats`, `percussive` and `onset` as `[times, values]`."
+    a = {}
+    if motion.pulses:
+        a["beats"] = np.asarray(song.beats, dtype=np.float64).tolist()
+        a["percussive"] = [np.asarray(song.percussive.times).tolist(), np.asarray(song.percussive.values).tolist()]
+    if pace == "onsets": a["onset"] = [np.asarray(song.onset.times).tolist(), np.asarray(song.onset.values).tolist()]
+    return a
+
 def _embed_segments(song, models, boundaries) -> torch.Tensor:
     "Each segment's Wav2CLIP embedding: the keyframes' targets."
     return song.embed(models, segments=[(boundaries[i], boundaries[i + 1]) for i in range(len(boundaries) - 1)])
@@ -662,6 +674,7 @@ class VideoPlan:
     embeds: torch.Tensor | None = None # each segment's Wav2CLIP embedding, once something needed it
     chunks: list | None = None # (first, stop) keyframe ranges optimised independently; None: one chain
     seed: int | None = None   # the seed used, known once `open` has read or written the run folder
+    analysis: dict | None = None # what the frames need from the music (`frame_analysis`): plain lists, so a worker never analyses the song
 
     @property
     def n_keyframes(self) -> int: return len(self.boundaries)
@@ -740,7 +753,7 @@ def plan_video(song,                          # a `Song` (see `load_song`, `demo
                   drift=dict(zoom=motion.zoom, rotate=motion.rotate, translate=motion.translate),
                   seed=seed, engine=options, **({} if ranges is None else dict(chunks=ranges)))
     return VideoPlan(song, out, run, size, fps, boundaries, steps, why, patience, 0.0 if fixed else budget.tolerance, plists,
-                     times, motion, easing, pace, int(batch), options, params, sb, embeds, ranges)
+                     times, motion, easing, pace, int(batch), options, params, sb, embeds, ranges, analysis=frame_analysis(song, motion, pace))
 
 # %% ../nbs/06_video.ipynb #9d5691a2
 class _Sheet:
@@ -840,12 +853,12 @@ def _write_frames(plan: VideoPlan, models, writer: VideoWriter, first: int, stop
     "Decode frames `first..stop-1` from the saved keyframes into `writer`."
     eng = Engine(models, size=plan.size, **plan.options)   # decodes at the precision the keyframes were made with
     zqs = torch.cat([plan.run.load("keyframe", k)["zq"] for k in range(plan.n_keyframes)])
-    song, times = plan.song, plan.times[first:stop]
-    pace_curve = cumulative(song.onset.times, song.onset.values) if plan.pace == "onsets" else None
-    pulse = None
-    if plan.motion.pulses:
-        beats = np.asarray(song.beats, dtype=np.float64)
-        pulse = pulse_envelope(times, beats, (song.percussive.times, song.percussive.values), plan.motion.decay)
+    times, music = plan.times[first:stop], plan.analysis
+    need = ({"beats", "percussive"} if plan.motion.pulses else set()) | ({"onset"} if plan.pace == "onsets" else set())
+    if music is None or not need <= set(music):   # a plan made without it (by hand, or motion changed since): analyse here
+        music = plan.analysis = frame_analysis(plan.song, plan.motion, plan.pace)
+    pace_curve = cumulative(*music["onset"]) if plan.pace == "onsets" else None
+    pulse = pulse_envelope(times, music["beats"], music["percussive"], plan.motion.decay) if plan.motion.pulses else None
     t0 = time.perf_counter()
     for i0, frames in render_frames(eng, zqs, plan.boundaries, times, plan.motion, plan.easing, pace_curve, pulse, plan.batch):
         writer.write(frames)
@@ -891,8 +904,8 @@ def _render(plan: VideoPlan, models, callback=None) -> Path:
         records = optimise_keyframes(plan, models, callback)
         render_video(plan, models, callback)
     else:   # the chunks one after another here; `metamusic.batch.cluster_video` spreads them over workers
-        for first, stop in plan.chunks: records = optimise_keyframes(plan, models, callback, first, stop)
-        join_segments(plan, [render_segment(plan, models, part, callback) for part in range(len(plan.frame_ranges))])
+        records = _run_parts(plan, "keyframes", lambda i: optimise_keyframes(plan, models, callback, *plan.chunks[i]))[-1]
+        join_segments(plan, _run_parts(plan, "frames", lambda i: render_segment(plan, models, i, callback)))
     ran = sum(r["steps"] for r in records)
     logger.info("video %s: %d keyframes (%d optimised now), %d steps (%.1f per second of music), %d frames in %.1f s", plan.out,
                 plan.n_keyframes, plan.n_keyframes - before, ran, ran / plan.song.duration, len(plan.times), time.perf_counter() - t0)
@@ -951,3 +964,41 @@ def join_segments(plan: VideoPlan, paths) -> Path:
         if code != 0: raise OutputError(f"{plan.out}: joining {len(paths)} segments failed: {err.strip()[-500:] or 'no message'}")
     for p in [*paths, listing]: Path(p).unlink()
     return plan.out
+
+# %% ../nbs/06_video.ipynb #28cdeff9
+class ChunkError(MetamusicError):
+    "Chunks (or frame ranges) of a video failed for good; the message names the song, each part and its cause. Finished keyframes are kept."
+
+def part_name(plan: VideoPlan, phase: str, part: int) -> str:
+    "How messages name a part: 'chunk 2/3 (keyframes 4..7, 2.00-4.00 s)' in phase 1 (`keyframes`), 'frame range 2/3 (frames 32..63)' in phase 2."
+    if phase == "keyframes":
+        first, stop = plan.chunks[part]
+        t0, t1 = plan.boundaries[first], plan.boundaries[min(stop, plan.n_keyframes - 1)]
+        return f"chunk {part + 1}/{len(plan.chunks)} (keyframes {first}..{stop - 1}, {t0:.2f}-{t1:.2f} s)"
+    first, stop = plan.frame_ranges[part]
+    return f"frame range {part + 1}/{len(plan.frame_ranges)} (frames {first}..{stop - 1})"
+
+def _cause(e) -> str:
+    "An exception as 'Type: message' on one line (a string stays as it is)."
+    return e if isinstance(e, str) else f"{type(e).__name__}: {' '.join(str(e).split())[:300] or 'no message'}"
+
+def chunk_error(plan: VideoPlan, phase: str, failures: dict) -> ChunkError:
+    "One `ChunkError` for the parts of `phase` that failed (`{part: exception or reason}`), saying what stays in the run folder."
+    song = plan.song.path or plan.song.name
+    what = "; ".join(f"{part_name(plan, phase, i)} failed: {_cause(e)}" for i, e in sorted(failures.items()))
+    kept = sum(plan.run.finished(a, b) - a for a, b in plan.chunks or [(0, plan.n_keyframes)])
+    return ChunkError(f"{song}: {what}. The {kept} finished keyframes of {plan.n_keyframes} stay in {plan.run.path}; "
+                      f"the same call resumes from them and redoes only what failed")
+
+def _run_parts(plan: VideoPlan, phase: str, work: Callable) -> list:
+    "`work(part)` for every chunk (phase `keyframes`) or frame range (`frames`), here in order; failures go on to the next part, then raise one `ChunkError`."
+    parts = len(plan.chunks) if phase == "keyframes" else len(plan.frame_ranges)
+    results, failures = [None] * parts, {}
+    for i in range(parts):
+        try: results[i] = work(i)
+        except _Stopped: raise   # the callback asked to stop: not a failure
+        except Exception as e:
+            failures[i] = e
+            logger.warning("video %s: %s failed (%s); going on with the other parts", plan.out, part_name(plan, phase, i), _cause(e))
+    if failures: raise chunk_error(plan, phase, failures) from failures[min(failures)]
+    return results
