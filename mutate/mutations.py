@@ -188,7 +188,7 @@ _m("easing_ignored", "video", "k, tau, wt = frame_plan(times, b, easing, pace)",
 _m("pulse_skipped", "video", "frames = warp(frames, pulse_theta(motion, env[sl], beat[sl], W, H)).clamp(0, 1)", "frames = frames",
    "tests/test_video_meaning.py::test_render_frames_honours_easing_and_pulse",
    why="no beat pulse")
-_m("pace_onsets_ignored", "video", 'pace_curve = cumulative(song.onset.times, song.onset.values) if plan.pace == "onsets" else None',
+_m("pace_onsets_ignored", "video", 'pace_curve = cumulative(*music["onset"]) if plan.pace == "onsets" else None',
    "pace_curve = None",
    "tests/test_video_meaning.py::test_onset_pacing_reaches_the_frames",
    why="pace='onsets' renders as pace='time'")
