@@ -26,9 +26,9 @@ from .engine import Engine, Event, audio_target, check_engine_options, to_pil, s
 __all__ = ['EASINGS', 'QUALITY', 'RENDER_COST', 'check_fps', 'frame_times', 'ease', 'frame_plan', 'cumulative', 'Motion',
            'as_motion', 'affine_theta', 'drift_theta', 'warp', 'pulse_envelope', 'pulse_theta', 'ffmpeg_exe',
            'VideoWriter', 'probe_video', 'storyboard', 'RunFolder', 'render_frames', 'frame_jumps', 'Budget',
-           'as_budget', 'keyframe_budgets', 'VideoPlan', 'plan_video', 'optimise_keyframes', 'render_video', 'video',
-           'chunk_ranges', 'section_keyframes', 'frame_ranges', 'summarise_keyframes', 'render_segment',
-           'join_segments']
+           'as_budget', 'keyframe_budgets', 'VideoPlan', 'plan_video', 'VideoEvent', 'optimise_keyframes',
+           'render_video', 'video', 'chunk_ranges', 'section_keyframes', 'frame_ranges', 'summarise_keyframes',
+           'render_segment', 'join_segments']
 
 # %% ../nbs/06_video.ipynb #f97d934a
 def check_fps(fps) -> Fraction:
@@ -742,6 +742,16 @@ def plan_video(song,                          # a `Song` (see `load_song`, `demo
     return VideoPlan(song, out, run, size, fps, boundaries, steps, why, patience, 0.0 if fixed else budget.tolerance, plists,
                      times, motion, easing, pace, int(batch), options, params, sb, embeds, ranges)
 
+# %% ../nbs/06_video.ipynb #c524b87d
+@dataclass
+class VideoEvent(Event):
+    "One step of a keyframe's optimisation, or one rendered frame; `image()` decodes only when called."
+    phase: str = "optimising"         # "optimising" (a keyframe's step) or "rendering" (a frame)
+    keyframe: int | None = None       # which keyframe (0-based); while rendering, the one the frame leaves
+    n_keyframes: int | None = None
+    frame: int | None = None          # which output frame (rendering only)
+    n_frames: int | None = None
+
 # %% ../nbs/06_video.ipynb #9d5691a2
 class _Sheet:
     "Records and pictures of the finished keyframes, written as `keyframes.json` and the storyboard when one is added."
@@ -819,7 +829,7 @@ def optimise_keyframes(plan: VideoPlan,       # an opened plan (`plan_video(...)
                 eng.set_z(warp(eng.z.detach(), drift_theta(plan.motion, [L], w // f, h // f)))
         seed_everything(plan.seed + k)                 # keyframe k's randomness depends only on (seed, k)
         res = eng.run(plan.steps[k], targets=_keyframe_targets(plan, k), callback=callback, patience=plan.patience,
-                      tolerance=plan.tolerance, info=_keyframe_info(plan, k))
+                      tolerance=plan.tolerance, info=_keyframe_info(plan, k), event=VideoEvent)
         if res.stopped: raise _Stopped()
         kf = _finished_keyframe(plan, models, eng, k, res)
         state, image = eng.state_dict(), eng.to_pil(eng.z.detach())
@@ -829,10 +839,10 @@ def optimise_keyframes(plan: VideoPlan,       # an opened plan (`plan_video(...)
     return sheet.ordered()
 
 # %% ../nbs/06_video.ipynb #750cd501
-def _frame_event(plan: VideoPlan, i: int, frame: torch.Tensor, elapsed: float) -> Event:
+def _frame_event(plan: VideoPlan, i: int, frame: torch.Tensor, elapsed: float) -> VideoEvent:
     "The event for frame `i` (`frame`: its pixels `[1, 3, H, W]`, turned into a picture only when asked)."
     n, n_kf, p_opt = len(plan.times), plan.n_keyframes, sum(plan.steps) / plan.cost
-    return Event(i + 1, n, phase="rendering", keyframe=int(min(np.searchsorted(plan.boundaries, plan.times[i], "right") - 1, n_kf - 2)),
+    return VideoEvent(i + 1, n, phase="rendering", keyframe=int(min(np.searchsorted(plan.boundaries, plan.times[i], "right") - 1, n_kf - 2)),
                  n_keyframes=n_kf, frame=i, n_frames=n, progress=p_opt + (1 - p_opt) * (i + 1) / n,
                  desc=f"frame {i + 1}/{n}", elapsed=elapsed, render=partial(to_pil, frame))
 
