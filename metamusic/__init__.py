@@ -19,6 +19,6 @@ from .audio import SR, Curve, Song, load_song, demo_song, PromptSchedule, load_p
 from .engine import (ENGINE_DEFAULTS, AUGMENTS, EngineConfig, Engine, Event, RunResult, Target, make_targets,
                               text_target, image_target, audio_target, noise_target)
 from .picture import picture, read_metadata
-from .video import video, Motion, QUALITY, Budget, probe_video, RunFolder, storyboard
+from .video import video, VideoEvent, Motion, QUALITY, Budget, probe_video, RunFolder, storyboard
 from .batch import batch_jobs, render_batch
 from .widgets import studio, Studio, Preview, song_widget, show_video, download_file

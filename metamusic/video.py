@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from fastcore.meta import delegates
 from PIL import Image, ImageDraw
 from .core import (MetamusicError, ParameterError, OutputError, ResumeError, logger, seed_everything,
-                            snap_size, check_writable, atomic_output, run_job)
+                            snap_size, check_writable, atomic_output, run_job, jsonable)
 from .audio import Song, load_song, load_prompts
 from .engine import Engine, Event, audio_target, check_engine_options, to_pil, spherical_distance, ENGINE_DEFAULTS
 
@@ -351,21 +351,6 @@ def storyboard(images,            # PIL images of the keyframes, None for one no
     return sheet
 
 # %% ../nbs/06_video.ipynb #79c69679
-def _jsonable(x):
-    "Parameters as plain JSON (tuples become lists, images and tensors their hashes), so saved and new compare equal."
-    if isinstance(x, dict): return {str(k): _jsonable(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)): return [_jsonable(v) for v in x]
-    if isinstance(x, (np.integer,)): return int(x)
-    if isinstance(x, (float, np.floating)): return round(float(x), 6)
-    if isinstance(x, Path): return str(x)
-    if isinstance(x, Image.Image): return "image sha1 " + hashlib.sha1(x.tobytes()).hexdigest()
-    if isinstance(x, (torch.Tensor, np.ndarray)):
-        return "array sha1 " + hashlib.sha1(np.ascontiguousarray(torch.as_tensor(x).detach().cpu().numpy()).tobytes()).hexdigest()
-    if x is None or isinstance(x, (str, int, bool)): return x
-    if hasattr(x, "embed") and hasattr(x, "weight"):   # an engine Target
-        return _jsonable(dict(label=getattr(x, "label", ""), weight=x.weight, stop=getattr(x, "stop", None), embed=x.embed))
-    return repr(x)
-
 class RunFolder:
     "A render's saved state: parameters and finished keyframes."
     def __init__(self, path): self.path = Path(path).expanduser().absolute()
@@ -377,7 +362,7 @@ class RunFolder:
              resume: bool = True  # False: forget earlier keyframes and start over
             ) -> dict:
         "Create or check the folder; returns the saved parameters (which may add `seed_used`)."
-        params = _jsonable(params)
+        params = jsonable(params, digits=6)   # rounded: a value read back from params.json still matches
         if self.path.exists() and not self.path.is_dir(): raise OutputError(f"run folder {self.path} is a file; choose another run_dir")
         if self.params_file.exists() and resume:
             try: saved = json.loads(self.params_file.read_text())
@@ -430,7 +415,7 @@ class RunFolder:
 
     def write_summary(self, records: list):
         "Write `keyframes.json`: one record per finished keyframe (time, why, budget, steps, stop, loss)."
-        self._write(self.path / "keyframes.json", lambda p: p.write_text("[\n" + ",\n".join(json.dumps(_jsonable(r)) for r in records) + "\n]\n"))
+        self._write(self.path / "keyframes.json", lambda p: p.write_text("[\n" + ",\n".join(json.dumps(jsonable(r, digits=6)) for r in records) + "\n]\n"))
 
     def summary(self) -> list:
         "The records of `keyframes.json` (an empty list when there is none yet)."
