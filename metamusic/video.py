@@ -15,6 +15,7 @@ from typing import Callable
 import numpy as np
 import torch
 import torch.nn.functional as F
+from fastcore.basics import patch
 from fastcore.meta import delegates
 from PIL import Image, ImageDraw
 from .core import (MetamusicError, ParameterError, OutputError, ResumeError, logger, seed_everything,
@@ -217,42 +218,49 @@ class VideoWriter:
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self._err)
         self.frames = 0
 
-    def write(self, frames):
-        "Append frames: uint8 `[H, W, 3]` or `[N, H, W, 3]` arrays, or float tensors `[N, 3, H, W]` in [0, 1]."
-        if isinstance(frames, torch.Tensor):
-            frames = (frames.detach().float().clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
-        frames = np.asarray(frames)
-        if frames.ndim == 3: frames = frames[None]
-        if frames.shape[1:] != (self.h, self.w, 3) or frames.dtype != np.uint8:
-            raise ParameterError(f"frames must be uint8 [N, {self.h}, {self.w}, 3], got {frames.dtype} {frames.shape}")
-        try: self.proc.stdin.write(np.ascontiguousarray(frames).tobytes())
-        except (BrokenPipeError, OSError): self._fail("ffmpeg stopped reading frames")
-        self.frames += len(frames)
-
-    def _message(self):
-        self._err.seek(0)
-        return self._err.read().decode(errors="replace").strip()[-2000:]
-
-    def _fail(self, what):
-        self.proc.kill(); self.proc.wait()
-        raise OutputError(f"{self.path}: {what}: {self._message() or 'no message'}")
-
-    def close(self):
-        "Finish the file; an ffmpeg failure raises `OutputError` with its message."
-        try: self.proc.stdin.close()
-        except OSError: pass
-        if self.proc.wait() != 0: self._fail(f"ffmpeg failed (exit {self.proc.returncode})")
-        self._err.close()
-
-    def abort(self):
-        "Kill ffmpeg (the partial file is the caller's to remove)."
-        if self.proc.poll() is None: self.proc.kill(); self.proc.wait()
-        self._err.close()
-
     def __enter__(self): return self
     def __exit__(self, typ, *_):
         if typ is None: self.close()
         else: self.abort()
+
+# %% ../nbs/06_video.ipynb #cb64df94
+@patch
+def write(self: VideoWriter, frames):
+    "Append frames: uint8 `[H, W, 3]` or `[N, H, W, 3]` arrays, or float tensors `[N, 3, H, W]` in [0, 1]."
+    if isinstance(frames, torch.Tensor):
+        frames = (frames.detach().float().clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+    frames = np.asarray(frames)
+    if frames.ndim == 3: frames = frames[None]
+    if frames.shape[1:] != (self.h, self.w, 3) or frames.dtype != np.uint8:
+        raise ParameterError(f"frames must be uint8 [N, {self.h}, {self.w}, 3], got {frames.dtype} {frames.shape}")
+    try: self.proc.stdin.write(np.ascontiguousarray(frames).tobytes())
+    except (BrokenPipeError, OSError): self._fail("ffmpeg stopped reading frames")
+    self.frames += len(frames)
+
+# %% ../nbs/06_video.ipynb #6bba2c55
+@patch
+def _message(self: VideoWriter):
+    self._err.seek(0)
+    return self._err.read().decode(errors="replace").strip()[-2000:]
+
+@patch
+def _fail(self: VideoWriter, what):
+    self.proc.kill(); self.proc.wait()
+    raise OutputError(f"{self.path}: {what}: {self._message() or 'no message'}")
+
+@patch
+def close(self: VideoWriter):
+    "Finish the file; an ffmpeg failure raises `OutputError` with its message."
+    try: self.proc.stdin.close()
+    except OSError: pass
+    if self.proc.wait() != 0: self._fail(f"ffmpeg failed (exit {self.proc.returncode})")
+    self._err.close()
+
+@patch
+def abort(self: VideoWriter):
+    "Kill ffmpeg (the partial file is the caller's to remove)."
+    if self.proc.poll() is None: self.proc.kill(); self.proc.wait()
+    self._err.close()
 
 # %% ../nbs/06_video.ipynb #5fa766e8
 def _run_ffmpeg(args, what):
@@ -392,41 +400,49 @@ class RunFolder:
     def _write(self, path, fn):
         with atomic_output(path) as tmp: fn(tmp)
 
-    def finished(self, first: int = 0, stop: int | None = None) -> int:
-        "Where keyframes `first, first+1, ...` (up to `stop`) are finished to, with the newest one's engine state present."
-        k = first
-        while (stop is None or k < stop) and self.file("keyframe", k).exists(): k += 1
-        while k > first and not self.file("optimiser", k - 1).exists(): k -= 1
-        return k
+# %% ../nbs/06_video.ipynb #1e8cec19
+@patch
+def finished(self: RunFolder, first: int = 0, stop: int | None = None) -> int:
+    "Where keyframes `first, first+1, ...` (up to `stop`) are finished to, with the newest one's engine state present."
+    k = first
+    while (stop is None or k < stop) and self.file("keyframe", k).exists(): k += 1
+    while k > first and not self.file("optimiser", k - 1).exists(): k -= 1
+    return k
 
-    def save_keyframe(self, k: int, keyframe: dict, engine_state: dict, image: Image.Image | None = None,
-                      keep_previous: bool = False): # keep keyframe k-1's engine state (it ends a range that another process made)
-        "Save keyframe `k` (engine state first, the keyframe file last: it marks `k` finished), then drop older state."
-        self._write(self.file("optimiser", k), lambda p: torch.save(engine_state, p))
-        if image is not None: self._write(self.file("keyframe", k, "png"), lambda p: image.save(p, format="PNG"))
-        self._write(self.file("keyframe", k), lambda p: torch.save(keyframe, p))
-        old = self.file("optimiser", k - 1)
-        if k > 0 and old.exists() and not keep_previous: old.unlink()
+@patch
+def save_keyframe(self: RunFolder, k: int, keyframe: dict, engine_state: dict, image: Image.Image | None = None,
+                  keep_previous: bool = False): # keep keyframe k-1's engine state (it ends a range that another process made)
+    "Save keyframe `k` (engine state first, the keyframe file last: it marks `k` finished), then drop older state."
+    self._write(self.file("optimiser", k), lambda p: torch.save(engine_state, p))
+    if image is not None: self._write(self.file("keyframe", k, "png"), lambda p: image.save(p, format="PNG"))
+    self._write(self.file("keyframe", k), lambda p: torch.save(keyframe, p))
+    old = self.file("optimiser", k - 1)
+    if k > 0 and old.exists() and not keep_previous: old.unlink()
 
-    def load(self, kind: str, k: int) -> dict:
-        "Load a saved `keyframe` or `optimiser` file."
-        try: return torch.load(self.file(kind, k), map_location="cpu", weights_only=False)
-        except Exception as e: raise ResumeError(f"run folder {self.path}: {kind} {k} is unreadable ({e}); pass resume=False to start over") from None
+@patch
+def load(self: RunFolder, kind: str, k: int) -> dict:
+    "Load a saved `keyframe` or `optimiser` file."
+    try: return torch.load(self.file(kind, k), map_location="cpu", weights_only=False)
+    except Exception as e: raise ResumeError(f"run folder {self.path}: {kind} {k} is unreadable ({e}); pass resume=False to start over") from None
 
-    def write_summary(self, records: list):
-        "Write `keyframes.json`: one record per finished keyframe (time, why, budget, steps, stop, loss)."
-        self._write(self.path / "keyframes.json", lambda p: p.write_text("[\n" + ",\n".join(json.dumps(jsonable(r, digits=6)) for r in records) + "\n]\n"))
+# %% ../nbs/06_video.ipynb #c7d80512
+@patch
+def write_summary(self: RunFolder, records: list):
+    "Write `keyframes.json`: one record per finished keyframe (time, why, budget, steps, stop, loss)."
+    self._write(self.path / "keyframes.json", lambda p: p.write_text("[\n" + ",\n".join(json.dumps(jsonable(r, digits=6)) for r in records) + "\n]\n"))
 
-    def summary(self) -> list:
-        "The records of `keyframes.json` (an empty list when there is none yet)."
-        f = self.path / "keyframes.json"
-        return json.loads(f.read_text()) if f.exists() else []
+@patch
+def summary(self: RunFolder) -> list:
+    "The records of `keyframes.json` (an empty list when there is none yet)."
+    f = self.path / "keyframes.json"
+    return json.loads(f.read_text()) if f.exists() else []
 
-    def image(self, k: int) -> Image.Image | None:
-        "Keyframe `k`'s saved picture, if any."
-        p = self.file("keyframe", k, "png")
-        if not p.exists(): return None
-        with Image.open(p) as im: return im.convert("RGB")
+@patch
+def image(self: RunFolder, k: int) -> Image.Image | None:
+    "Keyframe `k`'s saved picture, if any."
+    p = self.file("keyframe", k, "png")
+    if not p.exists(): return None
+    with Image.open(p) as im: return im.convert("RGB")
 
 # %% ../nbs/06_video.ipynb #0fcdf5f4
 def render_frames(engine,                 # an `Engine` (its VQGAN decodes; its precision applies)
