@@ -19,8 +19,8 @@ from .models import Models, load_models, load_vqgan, load_clip, load_wav2clip
 from .audio import SR, Curve, Song, load_song, demo_song, PromptSchedule, load_prompts
 from .engine import (ENGINE_DEFAULTS, AUGMENTS, EngineConfig, Engine, Event, RunResult, Target, make_targets,
                               text_target, image_target, audio_target, noise_target)
-from .picture import picture, read_metadata
-from .video import video, VideoEvent, Motion, QUALITY, Budget, probe_video, RunFolder, storyboard
+from .impression import picture, read_metadata
+from .musicvideo import video, VideoEvent, Motion, QUALITY, Budget, probe_video, RunFolder, storyboard
 from .batch import batch_jobs, render_batch
 from .widgets import studio, Studio, Preview, song_widget, show_video, download_file
 # every name above, so that `from metamusic import *` gives exactly this API (nbdev's own `__all__` lists only definitions)

@@ -470,7 +470,7 @@ STUDIO_DEFAULTS = dict(
 )
 
 def _motion_default(name):
-    from metamusic.video import Motion
+    from metamusic.musicvideo import Motion
     return getattr(Motion, name)
 
 def _engine_default(name): return ENGINE_DEFAULTS[name]
@@ -500,8 +500,8 @@ class StudioCall:
         f = dict(functions or {})
         if not f:
             load_song = _load_song
-            from metamusic.picture import picture
-            from metamusic.video import video
+            from metamusic.impression import picture
+            from metamusic.musicvideo import video
             f = dict(load_song=load_song, picture=picture, video=video)
         song = f["load_song"](self.song["source"], **{k: v for k, v in self.song.items() if k != "source"})
         kwargs = {k: (v.value if isinstance(v, _Code) else v) for k, v in self.kwargs.items()}
@@ -564,14 +564,14 @@ def studio_call(params: dict,               # the studio's values (keys of STUDI
     kw["size"] = (_num(p, "width", int, 16, 4096), _num(p, "height", int, 16, 4096))
     if mode == "picture": kw["iterations"] = _num(p, "iterations", int, 1, 100000)
     else:
-        from metamusic.video import QUALITY
+        from metamusic.musicvideo import QUALITY
         if p["quality"] not in QUALITY: raise ParameterError(f"quality must be one of {', '.join(QUALITY)}, got {p['quality']!r}")
         kw["quality"] = p["quality"]
         fixed = _num(p, "iterations_per_keyframe", int, 0, 100000)
         if fixed: kw["iterations_per_keyframe"] = fixed   # 0: the quality preset decides
         kw["fps"] = _num(p, "fps", int, 1, 120)
         kw["segments"] = str(p["segments"])
-        from metamusic.video import Motion
+        from metamusic.musicvideo import Motion
         m = {k: (_num(p, k, float, -100, 100) if p[k] is not None else getattr(Motion, k)) for k in _MOTION}
         kw["motion"] = _Code("Motion(" + ", ".join(f"{k}={_py(v)}" for k, v in m.items()) + ")", Motion(**m))
     kw["seed"] = seed
@@ -627,7 +627,7 @@ class Studio:
         lay = lambda w: W.Layout(width=w)
         st = {"description_width": "150px"}
         d = STUDIO_DEFAULTS
-        from metamusic.video import QUALITY
+        from metamusic.musicvideo import QUALITY
         self.fields = dict(
             source=W.Text(d["source"], description="song", placeholder="path of an audio file, or upload one", style=st, layout=lay("520px")),
             start=W.BoundedFloatText(d["start"], min=0, max=1e5, step=1, description="start (s)", style=st),
