@@ -11,7 +11,7 @@ __all__ = []
 __version__ = "0.1.0"
 
 # %% ../nbs/99_api.ipynb #a15d9c11
-import sys
+import sys as _sys
 from .core import (MetamusicError, ParameterError, WeightsError, AudioError, OutputError, ResumeError,
                             get_device, seed_everything, parse_prompt, format_prompt)
 from .weights import REGISTRY, weights_dir, default_weights, download_weights, verify_weights
@@ -24,4 +24,4 @@ from .musicvideo import video, VideoEvent, Motion, QUALITY, Budget, probe_video,
 from .batch import batch_jobs, render_batch
 from .widgets import studio, Studio, Preview, song_widget, show_video, download_file
 # every name above, so that `from metamusic import *` gives exactly this API (nbdev's own `__all__` lists only definitions)
-__all__ = [n for n, v in list(globals().items()) if not n.startswith("_") and not isinstance(v, type(sys))]
+__all__ = [n for n, v in list(globals().items()) if not n.startswith("_") and not isinstance(v, type(_sys))]
