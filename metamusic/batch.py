@@ -13,8 +13,8 @@ from fastcore.basics import patch
 from .core import MetamusicError, ParameterError, logger
 from .models import load_models
 from .audio import load_song, demo_song
-from .picture import picture
-from .video import (video, RunFolder, VideoPlan, plan_video, optimise_keyframes, render_segment,
+from .impression import picture
+from .musicvideo import (video, RunFolder, VideoPlan, plan_video, optimise_keyframes, render_segment,
                              join_segments, summarise_keyframes, ChunkError, chunk_error, part_name)
 
 # %% auto #0

@@ -14,8 +14,8 @@ from .weights import (REGISTRY, MODEL_WEIGHTS, weights_dir as _weights_dir, down
 from .models import load_models
 from .audio import load_song, demo_song, load_prompts
 from .engine import ENGINE_DEFAULTS, AUGMENTS, INITS, EngineConfig, parse_augments
-from .picture import picture
-from .video import video, Motion, QUALITY, ChunkError
+from .impression import picture
+from .musicvideo import video, Motion, QUALITY, ChunkError
 
 # %% auto #0
 __all__ = ['ENGINE_HELP', 'DEMO_PRESETS', 'UsageError', 'add_engine_options', 'engine_options', 'build_parser', 'analysis_table',

@@ -10,7 +10,7 @@ from PIL import Image
 from metamusic.audio import demo_song
 from metamusic.batch import batch_jobs, local_only, render_batch, render_job
 from metamusic.models import load_models
-from metamusic.video import RunFolder, probe_video
+from metamusic.musicvideo import RunFolder, probe_video
 
 MODELS = dict(untrained="tiny")
 PICTURE = dict(size=(32, 32), iterations=3, cutn=2, seed=0)
@@ -144,7 +144,7 @@ def test_chunked_video_equals_local_and_survives_a_killed_worker(ray, songs, tmp
     "One song in 2 chunks on 2 workers, one SIGKILLed mid-chunk: Ray redoes its task, the keyframes and frames equal the chunked render here."
     import json
     from metamusic.batch import cluster_video
-    from metamusic.video import video
+    from metamusic.musicvideo import video
     out, killed, events = tmp_path / "ray" / "a.mp4", {}, []
     out.parent.mkdir()
     run = RunFolder(out.with_suffix(".run"))

@@ -15,10 +15,11 @@ from typing import Callable
 import numpy as np
 import torch
 import torch.nn.functional as F
+from fastcore.basics import patch
 from fastcore.meta import delegates
 from PIL import Image, ImageDraw
 from .core import (MetamusicError, ParameterError, OutputError, ResumeError, logger, seed_everything,
-                            snap_size, check_writable, atomic_output, run_job)
+                            snap_size, check_writable, atomic_output, run_job, jsonable)
 from .audio import Song, load_song, load_prompts
 from .engine import Engine, Event, audio_target, check_engine_options, to_pil, spherical_distance, ENGINE_DEFAULTS
 
@@ -26,9 +27,9 @@ from .engine import Engine, Event, audio_target, check_engine_options, to_pil, s
 __all__ = ['EASINGS', 'QUALITY', 'RENDER_COST', 'check_fps', 'frame_times', 'ease', 'frame_plan', 'cumulative', 'Motion',
            'as_motion', 'affine_theta', 'drift_theta', 'warp', 'pulse_envelope', 'pulse_theta', 'ffmpeg_exe',
            'VideoWriter', 'probe_video', 'storyboard', 'RunFolder', 'render_frames', 'frame_jumps', 'Budget',
-           'as_budget', 'keyframe_budgets', 'frame_analysis', 'VideoPlan', 'plan_video', 'optimise_keyframes',
-           'render_video', 'video', 'chunk_ranges', 'section_keyframes', 'frame_ranges', 'summarise_keyframes',
-           'render_segment', 'join_segments', 'ChunkError', 'part_name', 'chunk_error']
+           'as_budget', 'keyframe_budgets', 'frame_analysis', 'VideoPlan', 'plan_video', 'VideoEvent',
+           'optimise_keyframes', 'render_video', 'video', 'chunk_ranges', 'section_keyframes', 'frame_ranges',
+           'summarise_keyframes', 'render_segment', 'join_segments', 'ChunkError', 'part_name', 'chunk_error']
 
 # %% ../nbs/06_video.ipynb #f97d934a
 def check_fps(fps) -> Fraction:
@@ -217,42 +218,49 @@ class VideoWriter:
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self._err)
         self.frames = 0
 
-    def write(self, frames):
-        "Append frames: uint8 `[H, W, 3]` or `[N, H, W, 3]` arrays, or float tensors `[N, 3, H, W]` in [0, 1]."
-        if isinstance(frames, torch.Tensor):
-            frames = (frames.detach().float().clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
-        frames = np.asarray(frames)
-        if frames.ndim == 3: frames = frames[None]
-        if frames.shape[1:] != (self.h, self.w, 3) or frames.dtype != np.uint8:
-            raise ParameterError(f"frames must be uint8 [N, {self.h}, {self.w}, 3], got {frames.dtype} {frames.shape}")
-        try: self.proc.stdin.write(np.ascontiguousarray(frames).tobytes())
-        except (BrokenPipeError, OSError): self._fail("ffmpeg stopped reading frames")
-        self.frames += len(frames)
-
-    def _message(self):
-        self._err.seek(0)
-        return self._err.read().decode(errors="replace").strip()[-2000:]
-
-    def _fail(self, what):
-        self.proc.kill(); self.proc.wait()
-        raise OutputError(f"{self.path}: {what}: {self._message() or 'no message'}")
-
-    def close(self):
-        "Finish the file; an ffmpeg failure raises `OutputError` with its message."
-        try: self.proc.stdin.close()
-        except OSError: pass
-        if self.proc.wait() != 0: self._fail(f"ffmpeg failed (exit {self.proc.returncode})")
-        self._err.close()
-
-    def abort(self):
-        "Kill ffmpeg (the partial file is the caller's to remove)."
-        if self.proc.poll() is None: self.proc.kill(); self.proc.wait()
-        self._err.close()
-
     def __enter__(self): return self
     def __exit__(self, typ, *_):
         if typ is None: self.close()
         else: self.abort()
+
+# %% ../nbs/06_video.ipynb #cb64df94
+@patch
+def write(self: VideoWriter, frames):
+    "Append frames: uint8 `[H, W, 3]` or `[N, H, W, 3]` arrays, or float tensors `[N, 3, H, W]` in [0, 1]."
+    if isinstance(frames, torch.Tensor):
+        frames = (frames.detach().float().clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+    frames = np.asarray(frames)
+    if frames.ndim == 3: frames = frames[None]
+    if frames.shape[1:] != (self.h, self.w, 3) or frames.dtype != np.uint8:
+        raise ParameterError(f"frames must be uint8 [N, {self.h}, {self.w}, 3], got {frames.dtype} {frames.shape}")
+    try: self.proc.stdin.write(np.ascontiguousarray(frames).tobytes())
+    except (BrokenPipeError, OSError): self._fail("ffmpeg stopped reading frames")
+    self.frames += len(frames)
+
+# %% ../nbs/06_video.ipynb #6bba2c55
+@patch
+def _message(self: VideoWriter):
+    self._err.seek(0)
+    return self._err.read().decode(errors="replace").strip()[-2000:]
+
+@patch
+def _fail(self: VideoWriter, what):
+    self.proc.kill(); self.proc.wait()
+    raise OutputError(f"{self.path}: {what}: {self._message() or 'no message'}")
+
+@patch
+def close(self: VideoWriter):
+    "Finish the file; an ffmpeg failure raises `OutputError` with its message."
+    try: self.proc.stdin.close()
+    except OSError: pass
+    if self.proc.wait() != 0: self._fail(f"ffmpeg failed (exit {self.proc.returncode})")
+    self._err.close()
+
+@patch
+def abort(self: VideoWriter):
+    "Kill ffmpeg (the partial file is the caller's to remove)."
+    if self.proc.poll() is None: self.proc.kill(); self.proc.wait()
+    self._err.close()
 
 # %% ../nbs/06_video.ipynb #5fa766e8
 def _run_ffmpeg(args, what):
@@ -351,21 +359,6 @@ def storyboard(images,            # PIL images of the keyframes, None for one no
     return sheet
 
 # %% ../nbs/06_video.ipynb #79c69679
-def _jsonable(x):
-    "Parameters as plain JSON (tuples become lists, images and tensors their hashes), so saved and new compare equal."
-    if isinstance(x, dict): return {str(k): _jsonable(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)): return [_jsonable(v) for v in x]
-    if isinstance(x, (np.integer,)): return int(x)
-    if isinstance(x, (float, np.floating)): return round(float(x), 6)
-    if isinstance(x, Path): return str(x)
-    if isinstance(x, Image.Image): return "image sha1 " + hashlib.sha1(x.tobytes()).hexdigest()
-    if isinstance(x, (torch.Tensor, np.ndarray)):
-        return "array sha1 " + hashlib.sha1(np.ascontiguousarray(torch.as_tensor(x).detach().cpu().numpy()).tobytes()).hexdigest()
-    if x is None or isinstance(x, (str, int, bool)): return x
-    if hasattr(x, "embed") and hasattr(x, "weight"):   # an engine Target
-        return _jsonable(dict(label=getattr(x, "label", ""), weight=x.weight, stop=getattr(x, "stop", None), embed=x.embed))
-    return repr(x)
-
 class RunFolder:
     "A render's saved state: parameters and finished keyframes."
     def __init__(self, path): self.path = Path(path).expanduser().absolute()
@@ -377,7 +370,7 @@ class RunFolder:
              resume: bool = True  # False: forget earlier keyframes and start over
             ) -> dict:
         "Create or check the folder; returns the saved parameters (which may add `seed_used`)."
-        params = _jsonable(params)
+        params = jsonable(params, digits=6)   # rounded: a value read back from params.json still matches
         if self.path.exists() and not self.path.is_dir(): raise OutputError(f"run folder {self.path} is a file; choose another run_dir")
         if self.params_file.exists() and resume:
             try: saved = json.loads(self.params_file.read_text())
@@ -407,41 +400,49 @@ class RunFolder:
     def _write(self, path, fn):
         with atomic_output(path) as tmp: fn(tmp)
 
-    def finished(self, first: int = 0, stop: int | None = None) -> int:
-        "Where keyframes `first, first+1, ...` (up to `stop`) are finished to, with the newest one's engine state present."
-        k = first
-        while (stop is None or k < stop) and self.file("keyframe", k).exists(): k += 1
-        while k > first and not self.file("optimiser", k - 1).exists(): k -= 1
-        return k
+# %% ../nbs/06_video.ipynb #1e8cec19
+@patch
+def finished(self: RunFolder, first: int = 0, stop: int | None = None) -> int:
+    "Where keyframes `first, first+1, ...` (up to `stop`) are finished to, with the newest one's engine state present."
+    k = first
+    while (stop is None or k < stop) and self.file("keyframe", k).exists(): k += 1
+    while k > first and not self.file("optimiser", k - 1).exists(): k -= 1
+    return k
 
-    def save_keyframe(self, k: int, keyframe: dict, engine_state: dict, image: Image.Image | None = None,
-                      keep_previous: bool = False): # keep keyframe k-1's engine state (it ends a range that another process made)
-        "Save keyframe `k` (engine state first, the keyframe file last: it marks `k` finished), then drop older state."
-        self._write(self.file("optimiser", k), lambda p: torch.save(engine_state, p))
-        if image is not None: self._write(self.file("keyframe", k, "png"), lambda p: image.save(p, format="PNG"))
-        self._write(self.file("keyframe", k), lambda p: torch.save(keyframe, p))
-        old = self.file("optimiser", k - 1)
-        if k > 0 and old.exists() and not keep_previous: old.unlink()
+@patch
+def save_keyframe(self: RunFolder, k: int, keyframe: dict, engine_state: dict, image: Image.Image | None = None,
+                  keep_previous: bool = False): # keep keyframe k-1's engine state (it ends a range that another process made)
+    "Save keyframe `k` (engine state first, the keyframe file last: it marks `k` finished), then drop older state."
+    self._write(self.file("optimiser", k), lambda p: torch.save(engine_state, p))
+    if image is not None: self._write(self.file("keyframe", k, "png"), lambda p: image.save(p, format="PNG"))
+    self._write(self.file("keyframe", k), lambda p: torch.save(keyframe, p))
+    old = self.file("optimiser", k - 1)
+    if k > 0 and old.exists() and not keep_previous: old.unlink()
 
-    def load(self, kind: str, k: int) -> dict:
-        "Load a saved `keyframe` or `optimiser` file."
-        try: return torch.load(self.file(kind, k), map_location="cpu", weights_only=False)
-        except Exception as e: raise ResumeError(f"run folder {self.path}: {kind} {k} is unreadable ({e}); pass resume=False to start over") from None
+@patch
+def load(self: RunFolder, kind: str, k: int) -> dict:
+    "Load a saved `keyframe` or `optimiser` file."
+    try: return torch.load(self.file(kind, k), map_location="cpu", weights_only=False)
+    except Exception as e: raise ResumeError(f"run folder {self.path}: {kind} {k} is unreadable ({e}); pass resume=False to start over") from None
 
-    def write_summary(self, records: list):
-        "Write `keyframes.json`: one record per finished keyframe (time, why, budget, steps, stop, loss)."
-        self._write(self.path / "keyframes.json", lambda p: p.write_text("[\n" + ",\n".join(json.dumps(_jsonable(r)) for r in records) + "\n]\n"))
+# %% ../nbs/06_video.ipynb #c7d80512
+@patch
+def write_summary(self: RunFolder, records: list):
+    "Write `keyframes.json`: one record per finished keyframe (time, why, budget, steps, stop, loss)."
+    self._write(self.path / "keyframes.json", lambda p: p.write_text("[\n" + ",\n".join(json.dumps(jsonable(r, digits=6)) for r in records) + "\n]\n"))
 
-    def summary(self) -> list:
-        "The records of `keyframes.json` (an empty list when there is none yet)."
-        f = self.path / "keyframes.json"
-        return json.loads(f.read_text()) if f.exists() else []
+@patch
+def summary(self: RunFolder) -> list:
+    "The records of `keyframes.json` (an empty list when there is none yet)."
+    f = self.path / "keyframes.json"
+    return json.loads(f.read_text()) if f.exists() else []
 
-    def image(self, k: int) -> Image.Image | None:
-        "Keyframe `k`'s saved picture, if any."
-        p = self.file("keyframe", k, "png")
-        if not p.exists(): return None
-        with Image.open(p) as im: return im.convert("RGB")
+@patch
+def image(self: RunFolder, k: int) -> Image.Image | None:
+    "Keyframe `k`'s saved picture, if any."
+    p = self.file("keyframe", k, "png")
+    if not p.exists(): return None
+    with Image.open(p) as im: return im.convert("RGB")
 
 # %% ../nbs/06_video.ipynb #0fcdf5f4
 def render_frames(engine,                 # an `Engine` (its VQGAN decodes; its precision applies)
@@ -755,6 +756,16 @@ def plan_video(song,                          # a `Song` (see `load_song`, `demo
     return VideoPlan(song, out, run, size, fps, boundaries, steps, why, patience, 0.0 if fixed else budget.tolerance, plists,
                      times, motion, easing, pace, int(batch), options, params, sb, embeds, ranges, analysis=frame_analysis(song, motion, pace))
 
+# %% ../nbs/06_video.ipynb #c524b87d
+@dataclass
+class VideoEvent(Event):
+    "One step of a keyframe's optimisation, or one rendered frame; `image()` decodes only when called."
+    phase: str = "optimising"         # "optimising" (a keyframe's step) or "rendering" (a frame)
+    keyframe: int | None = None       # which keyframe (0-based); while rendering, the one the frame leaves
+    n_keyframes: int | None = None
+    frame: int | None = None          # which output frame (rendering only)
+    n_frames: int | None = None
+
 # %% ../nbs/06_video.ipynb #9d5691a2
 class _Sheet:
     "Records and pictures of the finished keyframes, written as `keyframes.json` and the storyboard when one is added."
@@ -832,7 +843,7 @@ def optimise_keyframes(plan: VideoPlan,       # an opened plan (`plan_video(...)
                 eng.set_z(warp(eng.z.detach(), drift_theta(plan.motion, [L], w // f, h // f)))
         seed_everything(plan.seed + k)                 # keyframe k's randomness depends only on (seed, k)
         res = eng.run(plan.steps[k], targets=_keyframe_targets(plan, k), callback=callback, patience=plan.patience,
-                      tolerance=plan.tolerance, info=_keyframe_info(plan, k))
+                      tolerance=plan.tolerance, info=_keyframe_info(plan, k), event=VideoEvent)
         if res.stopped: raise _Stopped()
         kf = _finished_keyframe(plan, models, eng, k, res)
         state, image = eng.state_dict(), eng.to_pil(eng.z.detach())
@@ -842,10 +853,10 @@ def optimise_keyframes(plan: VideoPlan,       # an opened plan (`plan_video(...)
     return sheet.ordered()
 
 # %% ../nbs/06_video.ipynb #750cd501
-def _frame_event(plan: VideoPlan, i: int, frame: torch.Tensor, elapsed: float) -> Event:
+def _frame_event(plan: VideoPlan, i: int, frame: torch.Tensor, elapsed: float) -> VideoEvent:
     "The event for frame `i` (`frame`: its pixels `[1, 3, H, W]`, turned into a picture only when asked)."
     n, n_kf, p_opt = len(plan.times), plan.n_keyframes, sum(plan.steps) / plan.cost
-    return Event(i + 1, n, phase="rendering", keyframe=int(min(np.searchsorted(plan.boundaries, plan.times[i], "right") - 1, n_kf - 2)),
+    return VideoEvent(i + 1, n, phase="rendering", keyframe=int(min(np.searchsorted(plan.boundaries, plan.times[i], "right") - 1, n_kf - 2)),
                  n_keyframes=n_kf, frame=i, n_frames=n, progress=p_opt + (1 - p_opt) * (i + 1) / n,
                  desc=f"frame {i + 1}/{n}", elapsed=elapsed, render=partial(to_pil, frame))
 
