@@ -171,7 +171,7 @@ def test_chunked_video_equals_local_and_survives_a_killed_worker(ray, songs, tmp
 
 def test_cli_video_on_the_cluster(ray, songs, tmp_path, one_thread):
     "`metamusic video SONG --chunks 2 --ray ADDRESS --run-root DIR` from another process: the video of `video(chunks=2)` here."
-    from metamusic.video import video
+    from metamusic.musicvideo import video
     address = ray.get_runtime_context().gcs_address
     opts = dict(duration=2, fps=4, size=(32, 32), segments=dict(strategy="fixed", seconds=0.5), iterations_per_keyframe=2, cutn=2, seed=3)
     cmd = [sys.executable, "-c", "import sys; from metamusic.cli import main; sys.exit(main())", "video", str(songs / "b.wav"), "--untrained",
