@@ -113,7 +113,7 @@ def compare_renders(models, fresh_song, args, size, fps, cutn, sweep, tag="song"
     `fresh_song()` returns a new `Song` for each render, so that neither inherits the other's cached analysis;
     librosa's JIT is warmed up once, untimed, before either runs. Both sides use the original's windows as segments
     (identical targets). Steps are counted as run (ours: `keyframes.json` in the run folder, early stops included)."""
-    from metamusic.video import video, RunFolder
+    from metamusic.musicvideo import video, RunFolder
     from metamusic.engine import ENGINE_DEFAULTS
     from PIL import Image
     import inspect
@@ -251,7 +251,7 @@ def vm_hwm():
 
 def child_memory(args):
     "Runs in a subprocess: load models, run a short picture, print peak memory as JSON."
-    from metamusic.picture import picture
+    from metamusic.impression import picture
     models = get_models(args)
     song = get_song(args)
     rss_models = vm_hwm()
@@ -295,7 +295,7 @@ def bench_preview(models, song, args):
     `picture(..., preview=True)` hands its job to the previewer that `metamusic.widgets` registers, exactly as in
     a notebook: the job runs in a worker thread, the preview's callback decodes frames (throttled) and records
     losses, and this thread refreshes the widget (PNG frame, loss plot) every 0.1 s. Only the browser is missing."""
-    from metamusic.picture import picture
+    from metamusic.impression import picture
     from metamusic import core, widgets  # importing widgets registers the previewer
     if core._previewer[0] is None: return dict(error="metamusic.widgets registered no previewer")
     size, it = (args.preview_size, args.preview_size), args.preview_iters

@@ -34,7 +34,7 @@ BASE = dict(first=20, later=1, spread=1.0, cuts=True, patience=0, tolerance=0.00
 
 def video_settings(quick):
     "(family, label, video keyword arguments) for every render of the sweep, one setting changed at a time."
-    from metamusic.video import Budget
+    from metamusic.musicvideo import Budget
     if quick:
         return [("first", "first 4", dict(quality=Budget(**{**BASE, "first": 4, "later": 1}), cutn=4)),
                 ("preset", "standard", dict(quality="standard", cutn=4)), ("fixed", "fixed 2", dict(iterations_per_keyframe=2, cutn=4))]
@@ -61,7 +61,7 @@ def _mean_runs(rs):
 def sweep_video(models, song, args, tmp, whole=None, partial=None):
     """`song` is the excerpt; `whole` the song it was cut from (ours is given both, so it finds sections in the whole song).
     Every render, the original's too, runs at each of `args.seeds`; the proxy and steps reported are their means."""
-    from metamusic.video import video, RunFolder
+    from metamusic.musicvideo import video, RunFolder
     from PIL import Image
     size = (args.size, args.size)
     originals = []
@@ -108,7 +108,7 @@ def sweep_video(models, song, args, tmp, whole=None, partial=None):
 
 def sweep_picture(models, song, args):
     "The picture's proxy after each of `checkpoints` iterations, at several learning rates and cutout counts."
-    from metamusic.picture import picture
+    from metamusic.impression import picture
     checkpoints = (2, 5) if args.quick else (25, 50, 100, 200, 300)
     target = song.embed(models, segments="whole")
     settings = [(0.1, 4)] if args.quick else [(0.05, 32), (0.1, 32), (0.2, 32), (0.1, 16)]

@@ -11,6 +11,7 @@ __all__ = []
 __version__ = "0.1.0"
 
 # %% ../nbs/99_api.ipynb #a15d9c11
+import sys as _sys
 from .core import (MetamusicError, ParameterError, WeightsError, AudioError, OutputError, ResumeError,
                             get_device, seed_everything, parse_prompt, format_prompt)
 from .weights import REGISTRY, weights_dir, default_weights, download_weights, verify_weights
@@ -18,7 +19,9 @@ from .models import Models, load_models, load_vqgan, load_clip, load_wav2clip
 from .audio import SR, Curve, Song, load_song, demo_song, PromptSchedule, load_prompts
 from .engine import (ENGINE_DEFAULTS, AUGMENTS, EngineConfig, Engine, Event, RunResult, Target, make_targets,
                               text_target, image_target, audio_target, noise_target)
-from .picture import picture, read_metadata
-from .video import video, Motion, QUALITY, Budget, probe_video, RunFolder, storyboard
-from .batch import batch_jobs, render_batch
+from .impression import picture, read_metadata
+from .musicvideo import video, VideoEvent, Motion, QUALITY, Budget, probe_video, RunFolder, storyboard, ChunkError
+from .batch import batch_jobs, render_batch, cluster_video
 from .widgets import studio, Studio, Preview, song_widget, show_video, download_file
+# every name above, so that `from metamusic import *` gives exactly this API (nbdev's own `__all__` lists only definitions)
+__all__ = [n for n, v in list(globals().items()) if not n.startswith("_") and not isinstance(v, type(_sys))]

@@ -13,8 +13,8 @@ from .core import MetamusicError, ParameterError, AudioError, logger, status_lin
 from .models import load_models
 from .audio import load_song, load_prompts
 from .engine import ENGINE_DEFAULTS, option_range
-from .picture import picture
-from .video import video, QUALITY
+from .impression import picture
+from .musicvideo import video, QUALITY
 
 # %% auto #0
 __all__ = ['UPLOAD_AUDIO_SUFFIXES', 'UPLOAD_IMAGE_SUFFIXES', 'check_upload', 'stream_job', 'AppUpdate', 'picture_request',

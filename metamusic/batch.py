@@ -13,9 +13,9 @@ from fastcore.basics import patch
 from .core import MetamusicError, ParameterError, logger
 from .models import load_models
 from .audio import load_song, demo_song
-from .picture import picture
-from .video import (video, RunFolder, VideoPlan, plan_video, optimise_keyframes, render_segment,
-                             join_segments, summarise_keyframes)
+from .impression import picture
+from .musicvideo import (video, RunFolder, VideoPlan, plan_video, optimise_keyframes, render_segment,
+                             join_segments, summarise_keyframes, ChunkError, chunk_error, part_name)
 
 # %% auto #0
 __all__ = ['INSTALL_HINT', 'KINDS', 'ClusterError', 'import_ray', 'BatchJob', 'batch_jobs', 'JobResult', 'render_job',
@@ -105,8 +105,8 @@ class JobResult:
     worker: str = ""          # "pid N on HOST" of that worker
     resumed: int = 0          # keyframes already finished in the run folder when that worker started
 
-def _load(song):
-    return demo_song() if song == "demo" else load_song(song)
+def _load(song, bpm=None):
+    return load_song(demo_song(), bpm=bpm) if song == "demo" else load_song(song, bpm=bpm)
 
 def render_job(job: BatchJob,                 # what to render
                models,                        # `Models` loaded in this process
@@ -367,10 +367,10 @@ class _Post:
             self.board.post.remote((self.phase, self.part), dict(desc=getattr(ev, "desc", "") or "", pid=os.getpid()))
 
 @patch
-def plan(self: _Worker, song: str, out: str, options: dict, resume: bool) -> VideoPlan:
+def plan(self: _Worker, song: str, out: str, options: dict, resume: bool, bpm: float | None = None) -> VideoPlan:
     "Plan a chunked video where the models are, and open its run folder."
     if self.error is not None: raise self.error
-    return plan_video(_load(song), self.models, out, **options).open(resume)
+    return plan_video(_load(song, bpm), self.models, out, **options).open(resume)
 
 @patch
 def keyframes(self: _Worker, plan: VideoPlan, part: int, board, every: float) -> int:
@@ -384,27 +384,31 @@ def segment(self: _Worker, plan: VideoPlan, part: int, board, every: float) -> s
     return str(render_segment(plan, self.models, part, _Post(board, "frames", part, every)))
 
 # %% ../nbs/06a_batch.ipynb #e82317de
-def _spread(ray, actors, board, method: str, plan: VideoPlan, plan_ref, parts: int, poll: float, emit, song: str) -> list:
-    "Run `method` for parts 0..parts-1, each on the next free worker; results in order, or a `ClusterError` naming the part."
+def _spread(ray, actors, board, method: str, plan: VideoPlan, plan_ref, parts: int, poll: float, emit, retries: int = 0) -> list:
+    "Run `method` for parts 0..parts-1, each on the next free worker; results in order. Parts that fail for good: one `ChunkError` once the others are done."
     phase = "keyframes" if method == "keyframes" else "frames"
-    todo, running, idle, results, seen = list(range(parts)), {}, list(actors), [None] * parts, {}
+    todo, running, idle, results, seen, failures = list(range(parts)), {}, list(actors), [None] * parts, {}, {}
     while todo or running:
         while idle and todo:
             i, a = todo.pop(0), idle.pop(0)
             running[getattr(a, method).remote(plan_ref, i, board, min(poll / 2, 5.0))] = (i, a)
+        if not running:   # every worker is gone: nothing can take the parts still to do
+            for i in todo: failures[i] = "no worker left to run it"
+            break
         ready, _ = ray.wait(list(running), num_returns=1, timeout=poll)
         for ref in ready:
             i, a = running.pop(ref)
-            try: results[i] = ray.get(ref)
-            except (ray.exceptions.RayActorError, ray.exceptions.RayTaskError) as e:
-                what = f"chunk {i} (keyframes {plan.chunks[i][0]}..{plan.chunks[i][1] - 1})" if phase == "keyframes" else f"frame range {i}"
-                raise ClusterError(f"{song}: {what} failed: {' '.join(str(e).split())[-300:]}. The finished keyframes stay in "
-                                   f"{plan.run.path}; the same call resumes from them") from None
-            idle.append(a)
+            try: results[i] = ray.get(ref); idle.append(a)
+            except ray.exceptions.RayTaskError as e:   # the work raised: its own exception, the worker lives on
+                failures[i] = getattr(e, "cause", None) or e; idle.append(a)
+            except ray.exceptions.RayActorError as e:  # the worker died more often than Ray restarts it
+                failures[i] = f"its worker died {retries + 1} times; last: {' '.join(str(e).split())[:200]}"
+            if i in failures: emit(phase, i, parts, "failed for good; going on with the others")
         states = ray.get(board.read.remote())
         for i, _ in running.values():
             st = states.get((phase, i))
             if st is not None and seen.get(i) != st: seen[i] = st; emit(phase, i, parts, st["desc"], st["pid"])
+    if failures: raise chunk_error(plan, phase, failures)
     return results
 
 class _Emit:
@@ -429,11 +433,13 @@ def cluster_video(song,                           # a song file every worker can
                   resume: bool = True,            # continue the render in the run folder; False starts over
                   poll: float = 10.0,             # seconds between progress reports
                   callback: Callable | None = None, # callback(ChunkEvent); default: lines to the `metamusic` logger
+                  bpm: float | None = None,       # the song's tempo hint (see `load_song`)
                   **options                       # `video`'s options: fps, size, segments, quality, seed, run_dir (shared!) ...
                  ) -> Path:
     "Render one video with its chunks and frame ranges spread over Ray workers: the frames of `video(..., chunks=)` here."
     song = "demo" if str(song) == "demo" and not Path(song).exists() else str(Path(song).expanduser().absolute())
     out = str(Path(out).expanduser().absolute())
+    if options.get("run_dir") is not None: options["run_dir"] = str(Path(options["run_dir"]).expanduser().absolute())   # workers run elsewhere
     if not isinstance(retries, int) or retries < 0: raise ParameterError(f"retries must be an integer >= 0, got {retries!r}")
     ray, emit, t0 = import_ray(), _Emit(callback), time.perf_counter()
     started = _connect(ray, ray_address, workers, threads)
@@ -443,15 +449,15 @@ def cluster_video(song,                           # a song file every worker can
         board = ray.remote(num_cpus=0)(_Board).remote()
         actors = [Actor.remote(dict(models or {}), threads, "cuda" if gpus else "cpu") for _ in range(n)]
         try:
-            try: plan = ray.get(actors[0].plan.remote(song, out, {**options, "chunks": chunks}, resume))
+            try: plan = ray.get(actors[0].plan.remote(song, out, {**options, "chunks": chunks}, resume, bpm))
             except ray.exceptions.RayTaskError as e:   # a bad song or parameter: its own error, as `video` raises it here
                 if isinstance(getattr(e, "cause", None), MetamusicError): raise e.cause from None
                 raise
             emit("keyframes", -1, len(plan.chunks), f"{plan.n_keyframes} keyframes in {len(plan.chunks)} chunks on {n} workers")
             plan_ref = ray.put(plan)   # sent once to the object store, not with every task
-            _spread(ray, actors, board, "keyframes", plan, plan_ref, len(plan.chunks), poll, emit, song)
+            _spread(ray, actors, board, "keyframes", plan, plan_ref, len(plan.chunks), poll, emit, retries)
             summarise_keyframes(plan)
-            paths = _spread(ray, actors, board, "segment", plan, plan_ref, len(plan.frame_ranges), poll, emit, song)
+            paths = _spread(ray, actors, board, "segment", plan, plan_ref, len(plan.frame_ranges), poll, emit, retries)
         finally:
             for a in actors + [board]: ray.kill(a, no_restart=True)
         emit("join", -1, 1, f"joining {len(paths)} segments and muxing the audio")

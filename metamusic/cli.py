@@ -14,8 +14,8 @@ from .weights import (REGISTRY, MODEL_WEIGHTS, weights_dir as _weights_dir, down
 from .models import load_models
 from .audio import load_song, demo_song, load_prompts
 from .engine import ENGINE_DEFAULTS, AUGMENTS, INITS, EngineConfig, parse_augments
-from .picture import picture
-from .video import video, Motion, QUALITY
+from .impression import picture
+from .musicvideo import video, Motion, QUALITY, ChunkError
 
 # %% auto #0
 __all__ = ['ENGINE_HELP', 'DEMO_PRESETS', 'UsageError', 'add_engine_options', 'engine_options', 'build_parser', 'analysis_table',
@@ -158,6 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--run-dir", default=None, metavar="DIR", help="folder for frames and state, so an interrupted run resumes (default: OUT with '.run' instead of the suffix)")
     sv.add_argument("--restart", action="store_true", help="start over instead of resuming the run folder (default: resume)")
     sv.add_argument("--bpm", type=_positive_float, default=None, metavar="BPM", help="roughly the tempo you hear, if the analysis gets it half or double (default: automatic)")
+    _add_video_chunk_options(sv)
     _model_options(sv); add_engine_options(sv)
 
     sa = sub.add_parser("analyze", help="tempo, beats and sections of a song", description="Print a song's tempo, beats and sections, and save its analysis plot.")
@@ -200,7 +201,7 @@ def _version():
     except Exception: return "unknown"
 
 # %% ../nbs/08_cli.ipynb #d9842823
-from .batch import batch_jobs, render_batch, import_ray
+from .batch import batch_jobs, render_batch, import_ray, cluster_video
 
 def _add_batch_parser(sub):
     "The `batch` subcommand and its options."
@@ -212,7 +213,7 @@ def _add_batch_parser(sub):
     sb.add_argument("--kind", choices=["picture", "video", "both"], default="picture", help="what to make of each song (default: %(default)s)")
     sb.add_argument("--seeds", nargs="+", type=int, default=None, metavar="N", help="one job per seed, outputs named SONG_seedN (default: one job, with --seed)")
     sb.add_argument("-o", "--out-dir", default=".", metavar="DIR", help="folder of the outputs, named as 'picture' and 'video' name them (default: the working folder)")
-    sb.add_argument("--run-root", default=None, metavar="DIR", help="folder of the videos' run folders; on a cluster it must be storage every worker shares (default: --out-dir)")
+    _run_root_option(sb, "folder of the videos' run folders (SONG.run)", "--out-dir")
     sb.add_argument("--skip-existing", action="store_true", help="leave out jobs whose output is already there (default: off)")
     sb.add_argument("--size", nargs=2, type=_positive_int, default=list(size), metavar=("W", "H"), help=f"width and height in pixels (default: {size[0]} {size[1]})")
     sb.add_argument("--iterations", type=_positive_int, default=_default(picture, "iterations", 300), metavar="N", help="optimisation steps of a picture (default: %(default)s)")
@@ -220,16 +221,40 @@ def _add_batch_parser(sub):
     sb.add_argument("--fps", type=_positive_float, default=_default(video, "fps", 30), metavar="N", help="frames per second of a video (default: %(default)s)")
     sb.add_argument("--iterations-per-keyframe", type=_positive_int, default=_default(video, "iterations_per_keyframe", 50), metavar="N", help="optimisation steps per keyframe of a video (default: %(default)s)")
     sb.add_argument("--duration", type=_positive_float, default=None, metavar="D", help="render only the first D seconds of each video (default: the whole song)")
-    g = sb.add_argument_group("cluster")
-    g.add_argument("--ray", nargs="?", const="auto", default=None, metavar="ADDRESS",
-                   help="render on a Ray cluster: its address, 'auto' (the cluster 'ray start' made; bare --ray) or 'local' (a private one on this machine); "
-                        "needs: pip install \"metamusic[cluster]\" (default: here, one job after another)")
-    g.add_argument("--workers", type=_positive_int, default=None, metavar="N", help="Ray workers (default: one per GPU of the cluster, else one per --threads CPUs)")
-    g.add_argument("--threads", type=_positive_int, default=1, metavar="N", help="torch threads (and CPUs reserved) per Ray worker (default: %(default)s)")
-    g.add_argument("--retries", type=_nonneg_int, default=3, metavar="N", help="times a dead worker is restarted and its job run again; a video resumes from its run folder (default: %(default)s)")
-    g.add_argument("--poll", type=_positive_float, default=10.0, metavar="S", help="seconds between progress lines (default: %(default)s)")
+    _cluster_options(sb.add_argument_group("cluster"), "here, one job after another", "job")
     _model_options(sb); add_engine_options(sb)
     return sb
+
+def _run_root_option(p, what: str, default: str):
+    p.add_argument("--run-root", default=None, metavar="DIR", help=f"{what}; on a cluster it must be storage every worker shares (default: {default})")
+
+def _cluster_options(g, here: str, task: str):
+    "`--ray` and how the cluster is used: the options `batch` and `video` share."
+    g.add_argument("--ray", nargs="?", const="auto", default=None, metavar="ADDRESS",
+                   help="render on a Ray cluster: its address, 'auto' (the cluster 'ray start' made; bare --ray) or 'local' (a private one on this machine); "
+                        f"needs: pip install \"metamusic[cluster]\" (default: {here})")
+    g.add_argument("--workers", type=_positive_int, default=None, metavar="N", help="Ray workers (default: one per GPU of the cluster, else one per --threads CPUs)")
+    g.add_argument("--threads", type=_positive_int, default=1, metavar="N", help="torch threads (and CPUs reserved) per Ray worker (default: %(default)s)")
+    g.add_argument("--retries", type=_nonneg_int, default=3, metavar="N", help=f"times a dead worker is restarted and its {task} run again; a video resumes from its run folder (default: %(default)s)")
+    g.add_argument("--poll", type=_positive_float, default=10.0, metavar="S", help="seconds between progress lines (default: %(default)s)")
+
+# %% ../nbs/08_cli.ipynb #bbbdbd80
+def _chunks(s: str):
+    "The value of `--chunks`: 'sections' or a positive number of keyframes per chunk."
+    if s.strip().lower() == "sections": return "sections"
+    try: n = int(s)
+    except ValueError: n = 0
+    if n < 1: raise argparse.ArgumentTypeError(f"{s!r}: give a positive number of keyframes per chunk, or 'sections'")
+    return n
+
+def _add_video_chunk_options(sv):
+    "`video`'s options for one song in chunks, here or across the workers of a Ray cluster."
+    g = sv.add_argument_group("chunks and clusters")
+    g.add_argument("--chunks", type=_chunks, default=None, metavar="N|sections",
+                   help="make the keyframes in independent chunks, every N keyframes or at each section change, then the frames in as many ranges "
+                        "(the same frames here or on a cluster) (default: one chain of keyframes; 'sections' with --ray)")
+    _run_root_option(g, "folder of the run folder (OUT name with '.run'); instead of --run-dir", "beside the output")
+    _cluster_options(g, "here, in this process", "chunk or frame range")
 
 # %% ../nbs/08_cli.ipynb #39caa392
 @contextlib.contextmanager
@@ -291,24 +316,46 @@ def _segments(args):
     return {"strategy": "fixed", "seconds": float(args.every or 2.0)}
 
 def _cmd_video(args) -> int:
+    if args.ray is not None: import_ray()   # the install hint before any work
+    if args.run_dir and args.run_root: raise UsageError("--run-dir and --run-root: give one (the run folder, or the folder that holds it)")
     opts = engine_options(args)
     out = check_writable(args.out or _default_out(args.song, ".mp4", args.untrained))
-    args._run_dir = Path(args.run_dir) if args.run_dir else out.with_suffix(".run")
-    song = _get_song(args.song, bpm=args.bpm)
+    args._run_dir = Path(args.run_dir) if args.run_dir else Path(args.run_root) / f"{out.stem}.run" if args.run_root else out.with_suffix(".run")
+    song = _get_song(args.song, bpm=args.bpm)   # a bad song fails here, before any model or cluster
     prompts = load_prompts(args.prompts) if args.prompts else None
     motion = False if args.no_motion else Motion(**{f.name: getattr(args, "motion_" + f.name) for f in dataclasses.fields(Motion)})
-    segments = _segments(args)
+    options = dict(fps=args.fps, size=tuple(args.size), segments=_segments(args), start=args.start, duration=args.duration,
+                   quality=args.quality, iterations_per_keyframe=args.iterations_per_keyframe, prompts=prompts, motion=motion, seed=args.seed,
+                   easing=args.easing, pace=args.pace, loudness_steps=args.loudness_steps, run_dir=args._run_dir, **opts)
+    if args.ray is not None: return _video_on_cluster(args, song, out, options)
     models = _get_models(args)
-    _say(f"filming {song.name}: {args.size[0]}x{args.size[1]} at {args.fps:g} fps, run folder {args._run_dir}{_label(models)}")
-    path = video(song, models, out=out, fps=args.fps, size=tuple(args.size), segments=segments, start=args.start, duration=args.duration,
-                 quality=args.quality, iterations_per_keyframe=args.iterations_per_keyframe, prompts=prompts, motion=motion, seed=args.seed,
-                 easing=args.easing, pace=args.pace, loudness_steps=args.loudness_steps,
-                 run_dir=args._run_dir, resume=not args.restart, preview=False, **opts)
+    chunked = f", in chunks ({args.chunks})" if args.chunks else ""
+    _say(f"filming {song.name}: {args.size[0]}x{args.size[1]} at {args.fps:g} fps{chunked}, run folder {args._run_dir}{_label(models)}")
+    try: path = video(song, models, out=out, resume=not args.restart, preview=False, **({"chunks": args.chunks} if args.chunks else {}), **options)
+    except ChunkError as e: return _chunk_failed(e)
     if path is None:   # stopped before the end: the run folder keeps what was done
         _say(f"stopped; run the same command again to resume from {args._run_dir}")
         return 130
     print(f"video: {path}{_label(models)}")
     return 0
+
+def _video_on_cluster(args, song, out, options) -> int:
+    "One video across the workers of the Ray cluster at `--ray` (`cluster_video`); the song is read by a worker, so it is passed by path."
+    models = dict(untrained="tiny") if args.untrained else dict(weights_dir=args.weights_dir)   # each worker takes the device Ray gives it
+    chunks = args.chunks or "sections"
+    label = _label(argparse.Namespace(untrained="tiny" if args.untrained else None))
+    _say(f"filming {song.name}: {args.size[0]}x{args.size[1]} at {args.fps:g} fps, chunks ({chunks}) on the Ray cluster at {args.ray}, "
+         f"run folder {args._run_dir}{label}")
+    try: path = cluster_video(args.song, out, models, chunks=chunks, ray_address=args.ray, workers=args.workers, threads=args.threads,
+                              retries=args.retries, resume=not args.restart, poll=args.poll, callback=lambda ev: _say(ev.line), bpm=args.bpm, **options)
+    except ChunkError as e: return _chunk_failed(e)
+    print(f"video: {path}{label}")
+    return 0
+
+def _chunk_failed(e: ChunkError) -> int:
+    "A chunk failed for good: not bad input (exit 1), one line naming the song, the chunk and the cause; the run folder keeps the rest."
+    print(f"metamusic: error: {_one_line(e)}", file=sys.stderr)
+    return 1
 
 # %% ../nbs/08_cli.ipynb #2ec8e156
 def analysis_table(song) -> str:

@@ -6,7 +6,7 @@ Docs: https://metamusic.github.io/metamusic/core.html.md"""
 
 # %% ../nbs/00_core.ipynb #d44ecdc4
 from __future__ import annotations
-import contextlib, logging, math, os, random, re, sys, tempfile, threading, time
+import contextlib, hashlib, logging, math, os, random, re, sys, tempfile, threading, time
 from pathlib import Path
 from typing import Callable, Any
 import numpy as np
@@ -15,7 +15,7 @@ import torch
 # %% auto #0
 __all__ = ['logger', 'MetamusicError', 'ParameterError', 'WeightsError', 'AudioError', 'OutputError', 'ResumeError', 'get_device',
            'seed_everything', 'snap_size', 'check_int', 'check_number', 'parse_prompt', 'format_prompt',
-           'check_writable', 'atomic_output', 'format_seconds', 'eta_seconds', 'status_line', 'ProgressLog',
+           'check_writable', 'atomic_output', 'jsonable', 'format_seconds', 'eta_seconds', 'status_line', 'ProgressLog',
            'start_worker', 'in_notebook', 'register_previewer', 'chain_callbacks', 'run_job']
 
 # %% ../nbs/00_core.ipynb #79289731
@@ -179,6 +179,24 @@ def atomic_output(path: str | Path # the file to produce
         os.replace(tmp, path)
     finally:
         if tmp.exists(): tmp.unlink()
+
+# %% ../nbs/00_core.ipynb #0d969167
+def jsonable(x,                        # a record: dicts, lists, numbers, paths, images, arrays, targets
+             digits: int | None = None # round floats to this many decimals; None: keep them as they are
+            ):
+    "`x` as plain JSON: tuples become lists, paths strings, images and arrays the SHA-1 of their content, other objects their repr."
+    if isinstance(x, dict): return {str(k): jsonable(v, digits) for k, v in x.items()}
+    if isinstance(x, (list, tuple)): return [jsonable(v, digits) for v in x]
+    if isinstance(x, np.integer): return int(x)
+    if isinstance(x, (float, np.floating)): return float(x) if digits is None else round(float(x), digits)
+    if isinstance(x, Path): return str(x)
+    if hasattr(x, "tobytes") and hasattr(x, "getbands"): return "image sha1 " + hashlib.sha1(x.tobytes()).hexdigest()  # a PIL image
+    if isinstance(x, (torch.Tensor, np.ndarray)):
+        return "array sha1 " + hashlib.sha1(np.ascontiguousarray(torch.as_tensor(x).detach().cpu().numpy()).tobytes()).hexdigest()
+    if x is None or isinstance(x, (str, int, bool)): return x
+    if hasattr(x, "embed") and hasattr(x, "weight"):   # an engine Target
+        return jsonable(dict(label=getattr(x, "label", ""), weight=x.weight, stop=getattr(x, "stop", None), embed=x.embed), digits)
+    return repr(x)
 
 # %% ../nbs/00_core.ipynb #f4c589c3
 def format_seconds(s: float | None) -> str:

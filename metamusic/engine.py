@@ -360,17 +360,12 @@ def check_engine_options(options: dict # engine options, e.g. from the CLI
 # %% ../nbs/04_engine.ipynb #ff662050
 @dataclass
 class Event:
-    "What happened in one step (or one rendered frame); `image()` decodes only when called."
+    "What happened in one optimisation step; `image()` decodes only when called."
     iteration: int                    # steps done in this run (1-based)
     total: int                        # steps this run was asked for
     loss: float = float("nan")        # total loss of this step
     losses: dict = field(default_factory=dict)     # target label → weighted loss term
     distances: dict = field(default_factory=dict)  # target label → mean spherical distance over cutouts
-    phase: str = "optimising"         # "optimising" or "rendering"
-    keyframe: int | None = None       # video: which keyframe (0-based)
-    n_keyframes: int | None = None
-    frame: int | None = None          # video: which output frame
-    n_frames: int | None = None
     progress: float = 0.0             # 0..1 of the whole job
     desc: str | None = None           # short text for progress bars
     elapsed: float = 0.0              # seconds since the run started
@@ -516,7 +511,7 @@ def plateau(history,               # loss after each step so far
     return bool(before - last <= tolerance * max(abs(before), 1e-12))
 
 # %% ../nbs/04_engine.ipynb #a7d26ef9
-_EVENT_FIELDS = {"phase", "keyframe", "n_keyframes", "frame", "n_frames", "desc"}
+_RUN_FIELDS = {"iteration", "total", "loss", "losses", "distances", "progress", "elapsed", "info", "render"}  # what `run` fills in
 
 @patch
 def run(self: Engine, iterations: int,   # steps to take
@@ -525,7 +520,8 @@ def run(self: Engine, iterations: int,   # steps to take
         info: dict | None = None,        # fields merged into every event; "progress": (start, end) span
         patience: int | None = None,     # early stop: window of steps for `plateau` (None or 0: run every step)
         tolerance: float = 0.0,          # early stop: relative improvement per window below which the loss has settled
-        min_iterations: int = 0          # early stop: never before this many steps
+        min_iterations: int = 0,         # early stop: never before this many steps
+        event: type = Event              # the events' class: a subclass's own fields are filled from the `info` keys naming them
        ) -> RunResult:
     "Optimise for `iterations` steps (fewer once the loss settles, with `patience`), reporting each to `callback`."
     iterations = check_int(iterations, "iterations", 1)
@@ -538,7 +534,8 @@ def run(self: Engine, iterations: int,   # steps to take
     span = info.pop("progress", (0.0, 1.0))
     try: p0, p1 = (float(p) for p in span)
     except (TypeError, ValueError): raise ParameterError(f"info['progress'] must be a (start, end) pair of fractions, got {span!r}") from None
-    fields_ = {k: info.pop(k) for k in list(info) if k in _EVENT_FIELDS}
+    own = {f.name for f in dataclasses.fields(event)} - _RUN_FIELDS
+    fields_ = {k: info.pop(k) for k in list(info) if k in own}
     t0, history, stopped, out, reason = time.perf_counter(), [], False, None, "budget"
     for i in range(1, iterations + 1):
         out = self.step()
@@ -547,7 +544,7 @@ def run(self: Engine, iterations: int,   # steps to take
         if callback is not None:
             z = self.z.detach().clone()          # the image of this step, even if decoded later
             # a settled run ends here: its last event says progress reached the end of this run's span
-            ev = Event(i, iterations, out["loss"], out["losses"], out["distances"], progress=p0 + (p1 - p0) * (1 if settled else i / iterations),
+            ev = event(i, iterations, out["loss"], out["losses"], out["distances"], progress=p0 + (p1 - p0) * (1 if settled else i / iterations),
                        elapsed=time.perf_counter() - t0, info=info, render=lambda z=z: self.to_pil(z), **fields_)
             if callback(ev) is False: stopped, reason = True, "callback"; break
         if settled: reason = "plateau"; break

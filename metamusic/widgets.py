@@ -165,50 +165,55 @@ class Preview:
     @property
     def stopped(self) -> bool: return self.state.stop_requested.is_set()
 
-    def refresh(self, force: bool = False):
-        "Draw what changed since the last call (main thread only)."
-        snap = self.state.snapshot()
-        if snap["version"] == self._drawn and not force: return
-        self._drawn = snap["version"]
-        if snap["frame"] is not None and snap["frame_no"] != self._frame_no:
-            if self._frame_no == 0: self._fit(snap["frame"].size)
-            self.image.value, self._frame_no = png_bytes(snap["frame"], self.display_size), snap["frame_no"]
-        now = time.perf_counter()
-        if snap["losses"] and snap["version"] != self._plot_version and (force or now - self._plot_at >= self._plot_every):
-            self.plot.value = loss_plot_png(snap["losses"])
-            # redraw at most every `plot_interval` s, and rarely enough that drawing takes under 5% of the time
-            self._plot_every = max(self.plot_interval, 20 * (time.perf_counter() - now))
-            self._plot_at, self._plot_version = now, snap["version"]
-        if len(snap["keyframes"]) != self._n_keyframes:
-            self.strip.children = tuple(self.strip.children) + tuple(
-                W.Image(value=png_bytes(k), format="png", layout=W.Layout(margin="2px"))
-                for k in snap["keyframes"][self._n_keyframes:])
-            self._n_keyframes = len(snap["keyframes"])
-        if snap["event"] is not None and not self.finished:
-            self.status.value = html.escape(status_line(self.kind, snap["event"], snap["elapsed"], snap["p0"]))
-
-    def _fit(self, size):
-        # show small frames (tiny test runs) at 192 px at least, large ones at `display_size` at most, keeping the aspect ratio
-        w, h = size
-        scale = min(self.display_size / max(w, h), max(1.0, 192 / max(w, h)))
-        self.image.layout.width, self.image.layout.height = f"{round(w * scale)}px", f"{round(h * scale)}px"
-
-    def finish(self, error: BaseException | None = None):
-        "Final draw, then show how the run ended."
-        try: self.refresh(force=True)
-        except Exception: logger.exception("preview: refresh failed")
-        self.finished = True
-        self.stop_button.disabled = True
-        self.stop_button.layout.display = "none"
-        snap, ev = self.state.snapshot(), self.state.event
-        line = status_line(self.kind, ev, snap["elapsed"], snap["p0"]) if ev is not None else self.kind
-        if error is not None and not (self.state.ended_by_callback and not isinstance(error, MetamusicError)):
-            msg = f"<span style='color:#b00'>failed: {html.escape(str(error))}</span>"
-        elif self.stopped or self.state.ended_by_callback: msg = f"stopped after {snap['steps']} steps · " + html.escape(line)
-        else: msg = "done · " + html.escape(line)
-        self.status.value = msg
-
     def _repr_mimebundle_(self, **kwargs): return self.widget._repr_mimebundle_(**kwargs)
+
+# %% ../nbs/07_widgets.ipynb #b04a853f
+@patch
+def refresh(self: Preview, force: bool = False):
+    "Draw what changed since the last call (main thread only)."
+    snap = self.state.snapshot()
+    if snap["version"] == self._drawn and not force: return
+    self._drawn = snap["version"]
+    if snap["frame"] is not None and snap["frame_no"] != self._frame_no:
+        if self._frame_no == 0: self._fit(snap["frame"].size)
+        self.image.value, self._frame_no = png_bytes(snap["frame"], self.display_size), snap["frame_no"]
+    now = time.perf_counter()
+    if snap["losses"] and snap["version"] != self._plot_version and (force or now - self._plot_at >= self._plot_every):
+        self.plot.value = loss_plot_png(snap["losses"])
+        # redraw at most every `plot_interval` s, and rarely enough that drawing takes under 5% of the time
+        self._plot_every = max(self.plot_interval, 20 * (time.perf_counter() - now))
+        self._plot_at, self._plot_version = now, snap["version"]
+    if len(snap["keyframes"]) != self._n_keyframes:
+        self.strip.children = tuple(self.strip.children) + tuple(
+            W.Image(value=png_bytes(k), format="png", layout=W.Layout(margin="2px"))
+            for k in snap["keyframes"][self._n_keyframes:])
+        self._n_keyframes = len(snap["keyframes"])
+    if snap["event"] is not None and not self.finished:
+        self.status.value = html.escape(status_line(self.kind, snap["event"], snap["elapsed"], snap["p0"]))
+
+@patch
+def _fit(self: Preview, size):
+    # show small frames (tiny test runs) at 192 px at least, large ones at `display_size` at most, keeping the aspect ratio
+    w, h = size
+    scale = min(self.display_size / max(w, h), max(1.0, 192 / max(w, h)))
+    self.image.layout.width, self.image.layout.height = f"{round(w * scale)}px", f"{round(h * scale)}px"
+
+# %% ../nbs/07_widgets.ipynb #f5f167aa
+@patch
+def finish(self: Preview, error: BaseException | None = None):
+    "Final draw, then show how the run ended."
+    try: self.refresh(force=True)
+    except Exception: logger.exception("preview: refresh failed")
+    self.finished = True
+    self.stop_button.disabled = True
+    self.stop_button.layout.display = "none"
+    snap, ev = self.state.snapshot(), self.state.event
+    line = status_line(self.kind, ev, snap["elapsed"], snap["p0"]) if ev is not None else self.kind
+    if error is not None and not (self.state.ended_by_callback and not isinstance(error, MetamusicError)):
+        msg = f"<span style='color:#b00'>failed: {html.escape(str(error))}</span>"
+    elif self.stopped or self.state.ended_by_callback: msg = f"stopped after {snap['steps']} steps · " + html.escape(line)
+    else: msg = "done · " + html.escape(line)
+    self.status.value = msg
 
 # %% ../nbs/07_widgets.ipynb #ea9dfb09
 _COMM_MSGS = ("comm_open", "comm_msg", "comm_close")
@@ -465,7 +470,7 @@ STUDIO_DEFAULTS = dict(
 )
 
 def _motion_default(name):
-    from metamusic.video import Motion
+    from metamusic.musicvideo import Motion
     return getattr(Motion, name)
 
 def _engine_default(name): return ENGINE_DEFAULTS[name]
@@ -495,8 +500,8 @@ class StudioCall:
         f = dict(functions or {})
         if not f:
             load_song = _load_song
-            from metamusic.picture import picture
-            from metamusic.video import video
+            from metamusic.impression import picture
+            from metamusic.musicvideo import video
             f = dict(load_song=load_song, picture=picture, video=video)
         song = f["load_song"](self.song["source"], **{k: v for k, v in self.song.items() if k != "source"})
         kwargs = {k: (v.value if isinstance(v, _Code) else v) for k, v in self.kwargs.items()}
@@ -559,14 +564,14 @@ def studio_call(params: dict,               # the studio's values (keys of STUDI
     kw["size"] = (_num(p, "width", int, 16, 4096), _num(p, "height", int, 16, 4096))
     if mode == "picture": kw["iterations"] = _num(p, "iterations", int, 1, 100000)
     else:
-        from metamusic.video import QUALITY
+        from metamusic.musicvideo import QUALITY
         if p["quality"] not in QUALITY: raise ParameterError(f"quality must be one of {', '.join(QUALITY)}, got {p['quality']!r}")
         kw["quality"] = p["quality"]
         fixed = _num(p, "iterations_per_keyframe", int, 0, 100000)
         if fixed: kw["iterations_per_keyframe"] = fixed   # 0: the quality preset decides
         kw["fps"] = _num(p, "fps", int, 1, 120)
         kw["segments"] = str(p["segments"])
-        from metamusic.video import Motion
+        from metamusic.musicvideo import Motion
         m = {k: (_num(p, k, float, -100, 100) if p[k] is not None else getattr(Motion, k)) for k in _MOTION}
         kw["motion"] = _Code("Motion(" + ", ".join(f"{k}={_py(v)}" for k, v in m.items()) + ")", Motion(**m))
     kw["seed"] = seed
@@ -622,7 +627,7 @@ class Studio:
         lay = lambda w: W.Layout(width=w)
         st = {"description_width": "150px"}
         d = STUDIO_DEFAULTS
-        from metamusic.video import QUALITY
+        from metamusic.musicvideo import QUALITY
         self.fields = dict(
             source=W.Text(d["source"], description="song", placeholder="path of an audio file, or upload one", style=st, layout=lay("520px")),
             start=W.BoundedFloatText(d["start"], min=0, max=1e5, step=1, description="start (s)", style=st),

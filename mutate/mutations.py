@@ -14,7 +14,7 @@ from pathlib import Path
 @dataclass
 class Mutation:
     name: str          # short id, shown in the table
-    module: str        # "video" → metamusic/video.py and the notebook whose cells export it
+    module: str        # "musicvideo" → metamusic/musicvideo.py and the notebook whose cells export it
     old: str           # exact snippet, found exactly once in the module and once in the notebook
     new: str           # its replacement: the bug
     tests: list = field(default_factory=list)   # pytest node ids (fastest first) that must fail
@@ -134,65 +134,65 @@ _m("several_embeddings_first_only", "engine", "e = F.normalize(e, dim=-1).mean(0
    why="audio='segments' (and any list of embeddings) steers by the first segment only")
 
 # --- picture
-_m("picture_drops_engine_options", "picture", "engine = Engine(models, size=size, seed=seed, targets=targets, **options)",
+_m("picture_drops_engine_options", "impression", "engine = Engine(models, size=size, seed=seed, targets=targets, **options)",
    "engine = Engine(models, size=size, seed=seed, targets=targets)",
    "tests/test_picture.py::test_options_reach_the_engine",
    why="the metadata records options that were never used")
-_m("picture_seed_recorded_not_used", "picture", "engine = Engine(models, size=size, seed=seed, targets=targets, **options)",
+_m("picture_seed_recorded_not_used", "impression", "engine = Engine(models, size=size, seed=seed, targets=targets, **options)",
    "engine = Engine(models, size=size, seed=None, targets=targets, **options)",
    "tests/test_picture.py::test_a_seed_repeats_and_another_seed_differs",
    why="remaking a picture from its metadata paints another picture")
-_m("picture_audio_segments_ignored", "picture", 'segments="whole" if audio == "whole" else None', 'segments="whole"',
+_m("picture_audio_segments_ignored", "impression", 'segments="whole" if audio == "whole" else None', 'segments="whole"',
    "tests/test_picture.py::test_segments_is_not_whole",
    why="picture(audio='segments') ignored")
-_m("picture_audio_weight_ignored", "picture", 'weight=audio_weight, label="song"', 'weight=1.0, label="song"',
+_m("picture_audio_weight_ignored", "impression", 'weight=audio_weight, label="song"', 'weight=1.0, label="song"',
    "tests/test_picture.py::test_weights_and_prompts_are_in_the_loss",
    why="audio_weight has no effect")
-_m("picture_prompts_dropped", "picture", "targets = make_targets(models, prompts)", "targets = make_targets(models, [])",
+_m("picture_prompts_dropped", "impression", "targets = make_targets(models, prompts)", "targets = make_targets(models, [])",
    "tests/test_picture.py::test_weights_and_prompts_are_in_the_loss",
    why="prompts recorded but not used")
 
 # --- video
-_m("every_keyframe_first_segment", "video", "return [audio_target(plan.embeds[seg]), *plan.prompts[k]]",
+_m("every_keyframe_first_segment", "musicvideo", "return [audio_target(plan.embeds[seg]), *plan.prompts[k]]",
    "return [audio_target(plan.embeds[0]), *plan.prompts[k]]",
    "tests/test_video_meaning.py::test_keyframe_k_follows_segment_k_and_the_prompts_of_its_time",
    why="the video no longer follows the music")
-_m("every_keyframe_first_prompts", "video", "return [audio_target(plan.embeds[seg]), *plan.prompts[k]]",
+_m("every_keyframe_first_prompts", "musicvideo", "return [audio_target(plan.embeds[seg]), *plan.prompts[k]]",
    "return [audio_target(plan.embeds[seg]), *plan.prompts[0]]",
    "tests/test_video_meaning.py::test_keyframe_k_follows_segment_k_and_the_prompts_of_its_time",
    why="a prompt schedule stuck at its first line")
-_m("prompt_schedule_ignores_excerpt_start", "video", "sched.active(offset + t0, offset + t1)", "sched.active(t0, t1)",
+_m("prompt_schedule_ignores_excerpt_start", "musicvideo", "sched.active(offset + t0, offset + t1)", "sched.active(t0, t1)",
    "tests/test_video_meaning.py::test_keyframe_k_follows_segment_k_and_the_prompts_of_its_time",
    why="lyrics of an excerpt shown at the wrong time")
-_m("excerpt_audio_from_the_beginning", "video", "return Path(song.path), song.start", "return Path(song.path), 0.0",
+_m("excerpt_audio_from_the_beginning", "musicvideo", "return Path(song.path), song.start", "return Path(song.path), 0.0",
    "tests/test_video.py::test_audio_from_the_original_file",
    why="picture and sound out of sync")
-_m("drift_carried_the_wrong_way", "video", "drift_theta(plan.motion, [L], w // f, h // f)", "drift_theta(plan.motion, [-L], w // f, h // f)",
+_m("drift_carried_the_wrong_way", "musicvideo", "drift_theta(plan.motion, [L], w // f, h // f)", "drift_theta(plan.motion, [-L], w // f, h // f)",
    "tests/test_video_meaning.py::test_the_drift_carries_keyframes_along_and_makes_no_jump",
    why="each keyframe starts where the camera wasn't")
-_m("drift_jumps_at_keyframes", "video", "zb = warp(zb, drift_theta(motion, tau[sl] - seg[sl], w, h))",
+_m("drift_jumps_at_keyframes", "musicvideo", "zb = warp(zb, drift_theta(motion, tau[sl] - seg[sl], w, h))",
    "zb = warp(zb, drift_theta(motion, tau[sl], w, h))",
    "tests/test_video_meaning.py::test_the_drift_carries_keyframes_along_and_makes_no_jump",
    why="a visible jump at every keyframe")
-_m("video_seed_recorded_not_used", "video", "fresh = partial(Engine, models, size=plan.size, seed=plan.seed, **plan.options)",
+_m("video_seed_recorded_not_used", "musicvideo", "fresh = partial(Engine, models, size=plan.size, seed=plan.seed, **plan.options)",
    "fresh = partial(Engine, models, size=plan.size, seed=plan.params[\"seed\"], **plan.options)",
    "tests/test_video_meaning.py::test_a_random_seed_is_recorded_and_really_used",
    why="the saved seed doesn't reproduce the video")
-_m("video_drops_engine_options", "video", "fresh = partial(Engine, models, size=plan.size, seed=plan.seed, **plan.options)",
+_m("video_drops_engine_options", "musicvideo", "fresh = partial(Engine, models, size=plan.size, seed=plan.seed, **plan.options)",
    "fresh = partial(Engine, models, size=plan.size, seed=plan.seed)",
    "tests/test_video_meaning.py::test_engine_options_and_seed_reach_the_keyframes",
    why="params.json records options that were never used")
-_m("easing_ignored", "video", "k, tau, wt = frame_plan(times, b, easing, pace)", 'k, tau, wt = frame_plan(times, b, "smooth", pace)',
+_m("easing_ignored", "musicvideo", "k, tau, wt = frame_plan(times, b, easing, pace)", 'k, tau, wt = frame_plan(times, b, "smooth", pace)',
    "tests/test_video_meaning.py::test_render_frames_honours_easing_and_pulse",
    why="easing= has no effect")
-_m("pulse_skipped", "video", "frames = warp(frames, pulse_theta(motion, env[sl], beat[sl], W, H)).clamp(0, 1)", "frames = frames",
+_m("pulse_skipped", "musicvideo", "frames = warp(frames, pulse_theta(motion, env[sl], beat[sl], W, H)).clamp(0, 1)", "frames = frames",
    "tests/test_video_meaning.py::test_render_frames_honours_easing_and_pulse",
    why="no beat pulse")
-_m("pace_onsets_ignored", "video", 'pace_curve = cumulative(song.onset.times, song.onset.values) if plan.pace == "onsets" else None',
+_m("pace_onsets_ignored", "musicvideo", 'pace_curve = cumulative(*music["onset"]) if plan.pace == "onsets" else None',
    "pace_curve = None",
    "tests/test_video_meaning.py::test_onset_pacing_reaches_the_frames",
    why="pace='onsets' renders as pace='time'")
-_m("audio_not_cut_to_the_video", "video", "audio_duration=plan.song.duration", "audio_duration=None",
+_m("audio_not_cut_to_the_video", "musicvideo", "audio_duration=plan.song.duration", "audio_duration=None",
    "tests/test_video.py::test_audio_from_the_original_file",
    why="the sound runs on after the picture ends")
 
@@ -235,11 +235,11 @@ _m("stop_button_ignored", "widgets", "return False if self.stop_requested.is_set
    why="Stop doesn't stop")
 
 # --- keyframe budgets (video, engine)
-_m("section_not_given_long_budget", "video", 'if why[k] != "warm": steps.append(budget.first); continue',
+_m("section_not_given_long_budget", "musicvideo", 'if why[k] != "warm": steps.append(budget.first); continue',
    'if why[k] == "first": steps.append(budget.first); continue',
    "tests/test_budget.py::test_section_change_gets_the_long_budget",
    why="a cut to a new section gets the few steps of a warm start: the new section starts muddy")
-_m("early_stop_never", "video", "patience = 0 if fixed else budget.patience", "patience = 0",
+_m("early_stop_never", "musicvideo", "patience = 0 if fixed else budget.patience", "patience = 0",
    "tests/test_budget.py::test_early_stop_ends_a_keyframe_on_a_plateau",
    why="every keyframe runs its whole budget: renders take longer for nothing")
 _m("early_stop_at_once", "engine", "settled = patience > 0 and i >= min_iterations and i < iterations and plateau(history, patience, tolerance)",
@@ -250,10 +250,10 @@ _m("plateau_while_improving", "engine", "return bool(before - last <= tolerance 
    "return bool(last - before <= tolerance * max(abs(before), 1e-12))",
    "tests/test_budget.py::test_plateau_means_the_loss_stopped_improving",
    why="a keyframe stops while its loss is still falling")
-_m("stop_reason_not_recorded", "video", "stop=res.reason, loss=res.loss)", 'stop="budget", loss=res.loss)',
+_m("stop_reason_not_recorded", "musicvideo", "stop=res.reason, loss=res.loss)", 'stop="budget", loss=res.loss)',
    "tests/test_budget.py::test_early_stop_ends_a_keyframe_on_a_plateau",
    why="keyframes.json and the storyboard say every keyframe ran its budget")
-_m("planned_steps_recorded_as_run", "video", "steps=res.iterations, budget=plan.steps[k]", "steps=plan.steps[k], budget=plan.steps[k]",
+_m("planned_steps_recorded_as_run", "musicvideo", "steps=res.iterations, budget=plan.steps[k]", "steps=plan.steps[k], budget=plan.steps[k]",
    "tests/test_budget.py::test_early_stop_ends_a_keyframe_on_a_plateau",
    why="the run folder claims steps that were never taken")
 

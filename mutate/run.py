@@ -70,7 +70,7 @@ def warm_up():
     running a little of the ORIGINAL package, then forget the package itself: forked children import the copy's."""
     import torch  # noqa: F401
     sys.path.insert(0, str(ROOT))
-    import metamusic, metamusic.audio, metamusic.models, metamusic.video, metamusic.widgets, metamusic.cli  # noqa: F401
+    import metamusic, metamusic.audio, metamusic.models, metamusic.musicvideo, metamusic.widgets, metamusic.cli  # noqa: F401
     from metamusic.audio import demo_song
     from metamusic.models import load_models
     from metamusic.engine import MakeCutouts, AUGMENTS

@@ -7,7 +7,7 @@ import torch
 from metamusic.core import ResumeError
 from metamusic.models import load_models
 from metamusic.audio import demo_song, DEMO_SECTION_TIME
-from metamusic.video import video, probe_video, RunFolder, Budget
+from metamusic.musicvideo import video, probe_video, RunFolder, Budget
 
 MODELS = "miniature"  # trained models with the shipped engine settings: a long run really settles on a plateau
 # Small and fast; a section change (12 s) inside the render: keyframes every 2 s of the demo song from 8 s to 16 s.

@@ -31,7 +31,7 @@ def test_picture_untrained_demo_song(tmp_path):
     assert "Traceback" not in r.stderr
 
 def test_video_untrained_options_honoured(tmp_path):
-    from metamusic.video import probe_video
+    from metamusic.musicvideo import probe_video
     out = tmp_path / "clip.mp4"
     r = metamusic("video", "demo", "--untrained", "--duration", 2, "--fps", 6, "--size", 32, 48, "--segments", "fixed",
                   "--every", 1, "--iterations-per-keyframe", 2, "--cutn", 4, "--seed", 1, "-o", out)
@@ -81,7 +81,7 @@ def test_weights_download_without_network_names_file_url_folder(tmp_path):
 
 def test_ctrl_c_exits_130_and_the_same_command_resumes(tmp_path):
     import signal, time
-    from metamusic.video import probe_video
+    from metamusic.musicvideo import probe_video
     out = tmp_path / "long.mp4"
     args = ["video", "demo", "--untrained", "--duration", 2, "--fps", 4, "--size", 32, 32, "--segments", "fixed", "--every", 0.5,
             "--iterations-per-keyframe", 12, "--cutn", 2, "--seed", 3, "-o", out]
@@ -127,7 +127,7 @@ def test_picture_flags_reach_the_picture(tmp_path):
     from metamusic.cli import main
     from metamusic.audio import demo_song
     from metamusic.models import load_models
-    from metamusic.picture import picture, read_metadata
+    from metamusic.impression import picture, read_metadata
     flags, opts = _engine_flags(tmp_path)
     out = tmp_path / "cli.png"
     args = ["picture", "demo", "--untrained", "--size", 32, 48, "--iterations", 2, "--seed", 11, "--prompt", "a red sky:0.5", *flags, "-o", out]
@@ -142,7 +142,7 @@ def test_picture_flags_reach_the_picture(tmp_path):
 def test_video_flags_reach_the_video(tmp_path, monkeypatch):
     "Every video flag arrives in the `video()` call with its value (the call is recorded, not run)."
     import metamusic.cli as cli
-    from metamusic.video import Motion
+    from metamusic.musicvideo import Motion
     calls = []
     monkeypatch.setattr(cli, "video", lambda song, models, **kw: calls.append((song, kw)) or kw["out"])
     flags, opts = _engine_flags(tmp_path)
@@ -162,3 +162,23 @@ def test_video_flags_reach_the_video(tmp_path, monkeypatch):
     calls.clear()
     assert cli.main(list(map(str, [*args[:-2], "--no-motion", "-o", tmp_path / "w.mp4"]))) == 0
     assert calls[0][1]["motion"] is False
+
+def test_video_chunks_and_ray_reach_cluster_video(tmp_path, monkeypatch):
+    "`video --ray ADDRESS` calls `cluster_video` with the song by name, the chunks, the cluster options and the run folder under --run-root."
+    import metamusic.cli as cli
+    calls = []
+    monkeypatch.setattr(cli, "import_ray", lambda: None)    # no Ray needed: the call is recorded, not run
+    monkeypatch.setattr(cli, "cluster_video", lambda song, out, models, **kw: calls.append((song, out, models, kw)) or out)
+    monkeypatch.setattr(cli, "video", lambda *a, **kw: pytest.fail("--ray must not render here"))
+    args = ["video", "demo", "--untrained", "--fps", 6, "--size", 32, 32, "--duration", 2, "--iterations-per-keyframe", 3, "--seed", 5,
+            "--bpm", 100, "--chunks", 4, "--ray", "10.0.0.1:6379", "--workers", 3, "--threads", 2, "--retries", 1, "--poll", 0.5,
+            "--run-root", tmp_path / "runs", "-o", tmp_path / "v.mp4"]
+    assert cli.main(list(map(str, args))) == 0
+    (song, out, models, kw), = calls
+    assert (song, out, models) == ("demo", tmp_path / "v.mp4", dict(untrained="tiny"))
+    want = dict(chunks=4, ray_address="10.0.0.1:6379", workers=3, threads=2, retries=1, poll=0.5, resume=True, bpm=100.0, fps=6.0,
+                size=(32, 32), duration=2.0, iterations_per_keyframe=3, seed=5, run_dir=tmp_path / "runs" / "v.run")
+    assert {k: kw[k] for k in want} == want
+    calls.clear()   # bare --ray: the cluster `ray start` made, chunks at the section changes
+    assert cli.main(list(map(str, [*args[:args.index("--chunks")], "--ray", "--restart", "-o", tmp_path / "w.mp4"]))) == 0
+    assert (calls[0][3]["ray_address"], calls[0][3]["chunks"], calls[0][3]["resume"]) == ("auto", "sections", False)

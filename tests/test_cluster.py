@@ -10,7 +10,7 @@ from PIL import Image
 from metamusic.audio import demo_song
 from metamusic.batch import batch_jobs, local_only, render_batch, render_job
 from metamusic.models import load_models
-from metamusic.video import RunFolder, probe_video
+from metamusic.musicvideo import RunFolder, probe_video
 
 MODELS = dict(untrained="tiny")
 PICTURE = dict(size=(32, 32), iterations=3, cutn=2, seed=0)
@@ -144,7 +144,7 @@ def test_chunked_video_equals_local_and_survives_a_killed_worker(ray, songs, tmp
     "One song in 2 chunks on 2 workers, one SIGKILLed mid-chunk: Ray redoes its task, the keyframes and frames equal the chunked render here."
     import json
     from metamusic.batch import cluster_video
-    from metamusic.video import video
+    from metamusic.musicvideo import video
     out, killed, events = tmp_path / "ray" / "a.mp4", {}, []
     out.parent.mkdir()
     run = RunFolder(out.with_suffix(".run"))
@@ -168,6 +168,25 @@ def test_chunked_video_equals_local_and_survives_a_killed_worker(ray, songs, tmp
     assert a["video"]["n_frames"] == 12 and a["video"]["hashes"] == b["video"]["hashes"]
     assert a["audio"]["codec"] == "aac" and abs(a["audio"]["duration"] - 2.0) < 1 / 6
     assert not list(run.path.glob("segment*"))                        # the segments were joined and removed
+
+def test_cli_video_on_the_cluster(ray, songs, tmp_path, one_thread):
+    "`metamusic video SONG --chunks 2 --ray ADDRESS --run-root DIR` from another process: the video of `video(chunks=2)` here."
+    from metamusic.musicvideo import video
+    address = ray.get_runtime_context().gcs_address
+    opts = dict(duration=2, fps=4, size=(32, 32), segments=dict(strategy="fixed", seconds=0.5), iterations_per_keyframe=2, cutn=2, seed=3)
+    cmd = [sys.executable, "-c", "import sys; from metamusic.cli import main; sys.exit(main())", "video", str(songs / "b.wav"), "--untrained",
+           "--duration", "2", "--fps", "4", "--size", "32", "32", "--segments", "fixed", "--every", "0.5", "--iterations-per-keyframe", "2",
+           "--cutn", "2", "--seed", "3", "--chunks", "2", "--ray", address, "--workers", "2", "--threads", "1", "--poll", "1",
+           "--run-root", str(tmp_path / "runs"), "-o", str(tmp_path / "b.mp4")]
+    env = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}   # as for `batch` above
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=tmp_path, env=env)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.splitlines() == [f"video: {tmp_path / 'b.mp4'} (untrained models: the image is noise, not art)"], p.stdout
+    assert "5 keyframes in 2 chunks on 2 workers" in p.stderr and "joining" in p.stderr, p.stderr   # chunks (0, 2), (2, 5)
+    assert (tmp_path / "runs" / "b.run" / "params.json").is_file() and not (tmp_path / "b.run").exists()
+    here = video(songs / "b.wav", load_models("cpu", untrained="tiny"), tmp_path / "here.mp4", chunks=2, preview=False, progress=False, **opts)
+    a, b = probe_video(tmp_path / "b.mp4", hashes=True), probe_video(here, hashes=True)
+    assert a["video"]["n_frames"] == 8 and a["video"]["hashes"] == b["video"]["hashes"]
 
 # --- which sockets listen, from /proc (Linux)
 def _descendants(pid):

@@ -13,8 +13,8 @@ from PIL import Image
 from metamusic.models import load_models
 from metamusic.miniature import (Attributes, CAPTIONS, caption_rank, caption_ranking, mean_colour, miniature_song,
                                  quality_proxy, render_image, song_attributes)
-from metamusic.picture import picture
-from metamusic.video import video
+from metamusic.impression import picture
+from metamusic.musicvideo import video
 from metamusic.engine import spherical_distance
 
 SIZE = (64, 64)

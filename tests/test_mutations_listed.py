@@ -11,7 +11,7 @@ from mutations import MUTATIONS, apply, SnippetError  # noqa: E402
 
 def test_enough_mutations_in_every_area():
     assert len(MUTATIONS) >= 25 and len({m.name for m in MUTATIONS}) == len(MUTATIONS)
-    assert {"audio", "engine", "picture", "video", "cli", "widgets", "weights", "models"} <= {m.module for m in MUTATIONS}
+    assert {"audio", "engine", "impression", "musicvideo", "cli", "widgets", "weights", "models"} <= {m.module for m in MUTATIONS}
 
 @pytest.mark.parametrize("m", MUTATIONS, ids=[m.name for m in MUTATIONS])
 def test_mutation_applies_and_names_real_tests(m):

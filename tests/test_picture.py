@@ -7,7 +7,7 @@ import soundfile as sf
 from PIL import Image
 from metamusic.audio import demo_song
 from metamusic.models import load_models
-from metamusic.picture import picture, read_metadata
+from metamusic.impression import picture, read_metadata
 
 FAST = dict(size=(32, 32), iterations=3, seed=0, preview=False, cutn=2, augments=None)
 

@@ -13,7 +13,7 @@ VIDEO = dict(source="/music/a song.mp3", start=1.5, duration=2.5, mode="video", 
              zoom=0.1, rotate=2.0, pulse=0.15, shake=0.01, segments="fixed", out="/tmp/v.mp4")
 
 def test_every_video_field_reaches_the_call():
-    from metamusic.video import Motion
+    from metamusic.musicvideo import Motion
     assert set(VIDEO) == set(STUDIO_DEFAULTS), "a new studio field: give it a non-default value here"
     assert all(VIDEO[k] != v for k, v in STUDIO_DEFAULTS.items() if k != "iterations")
     calls = []

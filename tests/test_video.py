@@ -8,7 +8,7 @@ import torch
 from metamusic.core import MetamusicError, OutputError, ResumeError
 from metamusic.models import load_models
 from metamusic.audio import demo_song, load_song
-from metamusic.video import video, probe_video, RunFolder
+from metamusic.musicvideo import video, probe_video, RunFolder
 
 # Small and fast: 64×64, 2 cutouts, a few steps per keyframe, 2-3 s of the demo song.
 FAST = dict(size=(64, 64), iterations_per_keyframe=3, cutn=2, seed=7, preview=False, progress=False)
@@ -74,7 +74,7 @@ CHILD = """
 import sys, time
 from metamusic.models import load_models
 from metamusic.audio import demo_song
-from metamusic.video import video
+from metamusic.musicvideo import video
 slow = lambda ev: time.sleep(0.03)     # gives the parent time to kill us mid-render; doesn't change results
 video(demo_song(), load_models("cpu", untrained="tiny"), sys.argv[1], fps=12, duration=3.0, callback=slow,
       size=(64, 64), iterations_per_keyframe=3, cutn=2, seed=7, preview=False, progress=False)

@@ -10,7 +10,7 @@ from metamusic.models import load_models
 from metamusic.audio import demo_song, load_song, SR
 from metamusic.engine import Engine
 import sys
-from metamusic.video import video, RunFolder, Motion, frame_jumps, drift_theta, warp, render_frames, frame_plan, cumulative
+from metamusic.musicvideo import video, RunFolder, Motion, frame_jumps, drift_theta, warp, render_frames, frame_plan, cumulative
 
 TINY = dict(size=(32, 32), iterations_per_keyframe=1, cutn=1, augments=None, seed=3, preview=False, progress=False,
             segments="fixed", fps=4)
@@ -110,7 +110,7 @@ def test_pacing_by_onsets_follows_the_onsets():
 
 def test_onset_pacing_reaches_the_frames(models, song, tmp_path, monkeypatch):
     "video(pace='onsets') hands the song's cumulative onset curve to the renderer; pace='time' hands none."
-    module = sys.modules["metamusic.video"]        # (the package's `video` is the function)
+    module = sys.modules["metamusic.musicvideo"]        # (the package's `video` is the function)
     seen, render = [], module.render_frames
     monkeypatch.setattr(module, "render_frames", lambda *a, **k: seen.append(a[6]) or render(*a, **k))
     for pace in ("onsets", "time"):

@@ -15,10 +15,11 @@ from typing import Callable
 import numpy as np
 import torch
 import torch.nn.functional as F
+from fastcore.basics import patch
 from fastcore.meta import delegates
 from PIL import Image, ImageDraw
 from .core import (MetamusicError, ParameterError, OutputError, ResumeError, logger, seed_everything,
-                            snap_size, check_writable, atomic_output, run_job)
+                            snap_size, check_writable, atomic_output, run_job, jsonable)
 from .audio import Song, load_song, load_prompts
 from .engine import Engine, Event, audio_target, check_engine_options, to_pil, spherical_distance, ENGINE_DEFAULTS
 
@@ -26,9 +27,9 @@ from .engine import Engine, Event, audio_target, check_engine_options, to_pil, s
 __all__ = ['EASINGS', 'QUALITY', 'RENDER_COST', 'check_fps', 'frame_times', 'ease', 'frame_plan', 'cumulative', 'Motion',
            'as_motion', 'affine_theta', 'drift_theta', 'warp', 'pulse_envelope', 'pulse_theta', 'ffmpeg_exe',
            'VideoWriter', 'probe_video', 'storyboard', 'RunFolder', 'render_frames', 'frame_jumps', 'Budget',
-           'as_budget', 'keyframe_budgets', 'VideoPlan', 'plan_video', 'optimise_keyframes', 'render_video', 'video',
-           'chunk_ranges', 'section_keyframes', 'frame_ranges', 'summarise_keyframes', 'render_segment',
-           'join_segments']
+           'as_budget', 'keyframe_budgets', 'frame_analysis', 'VideoPlan', 'plan_video', 'VideoEvent',
+           'optimise_keyframes', 'render_video', 'video', 'chunk_ranges', 'section_keyframes', 'frame_ranges',
+           'summarise_keyframes', 'render_segment', 'join_segments', 'ChunkError', 'part_name', 'chunk_error']
 
 # %% ../nbs/06_video.ipynb #f97d934a
 def check_fps(fps) -> Fraction:
@@ -217,42 +218,49 @@ class VideoWriter:
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self._err)
         self.frames = 0
 
-    def write(self, frames):
-        "Append frames: uint8 `[H, W, 3]` or `[N, H, W, 3]` arrays, or float tensors `[N, 3, H, W]` in [0, 1]."
-        if isinstance(frames, torch.Tensor):
-            frames = (frames.detach().float().clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
-        frames = np.asarray(frames)
-        if frames.ndim == 3: frames = frames[None]
-        if frames.shape[1:] != (self.h, self.w, 3) or frames.dtype != np.uint8:
-            raise ParameterError(f"frames must be uint8 [N, {self.h}, {self.w}, 3], got {frames.dtype} {frames.shape}")
-        try: self.proc.stdin.write(np.ascontiguousarray(frames).tobytes())
-        except (BrokenPipeError, OSError): self._fail("ffmpeg stopped reading frames")
-        self.frames += len(frames)
-
-    def _message(self):
-        self._err.seek(0)
-        return self._err.read().decode(errors="replace").strip()[-2000:]
-
-    def _fail(self, what):
-        self.proc.kill(); self.proc.wait()
-        raise OutputError(f"{self.path}: {what}: {self._message() or 'no message'}")
-
-    def close(self):
-        "Finish the file; an ffmpeg failure raises `OutputError` with its message."
-        try: self.proc.stdin.close()
-        except OSError: pass
-        if self.proc.wait() != 0: self._fail(f"ffmpeg failed (exit {self.proc.returncode})")
-        self._err.close()
-
-    def abort(self):
-        "Kill ffmpeg (the partial file is the caller's to remove)."
-        if self.proc.poll() is None: self.proc.kill(); self.proc.wait()
-        self._err.close()
-
     def __enter__(self): return self
     def __exit__(self, typ, *_):
         if typ is None: self.close()
         else: self.abort()
+
+# %% ../nbs/06_video.ipynb #cb64df94
+@patch
+def write(self: VideoWriter, frames):
+    "Append frames: uint8 `[H, W, 3]` or `[N, H, W, 3]` arrays, or float tensors `[N, 3, H, W]` in [0, 1]."
+    if isinstance(frames, torch.Tensor):
+        frames = (frames.detach().float().clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+    frames = np.asarray(frames)
+    if frames.ndim == 3: frames = frames[None]
+    if frames.shape[1:] != (self.h, self.w, 3) or frames.dtype != np.uint8:
+        raise ParameterError(f"frames must be uint8 [N, {self.h}, {self.w}, 3], got {frames.dtype} {frames.shape}")
+    try: self.proc.stdin.write(np.ascontiguousarray(frames).tobytes())
+    except (BrokenPipeError, OSError): self._fail("ffmpeg stopped reading frames")
+    self.frames += len(frames)
+
+# %% ../nbs/06_video.ipynb #6bba2c55
+@patch
+def _message(self: VideoWriter):
+    self._err.seek(0)
+    return self._err.read().decode(errors="replace").strip()[-2000:]
+
+@patch
+def _fail(self: VideoWriter, what):
+    self.proc.kill(); self.proc.wait()
+    raise OutputError(f"{self.path}: {what}: {self._message() or 'no message'}")
+
+@patch
+def close(self: VideoWriter):
+    "Finish the file; an ffmpeg failure raises `OutputError` with its message."
+    try: self.proc.stdin.close()
+    except OSError: pass
+    if self.proc.wait() != 0: self._fail(f"ffmpeg failed (exit {self.proc.returncode})")
+    self._err.close()
+
+@patch
+def abort(self: VideoWriter):
+    "Kill ffmpeg (the partial file is the caller's to remove)."
+    if self.proc.poll() is None: self.proc.kill(); self.proc.wait()
+    self._err.close()
 
 # %% ../nbs/06_video.ipynb #5fa766e8
 def _run_ffmpeg(args, what):
@@ -351,21 +359,6 @@ def storyboard(images,            # PIL images of the keyframes, None for one no
     return sheet
 
 # %% ../nbs/06_video.ipynb #79c69679
-def _jsonable(x):
-    "Parameters as plain JSON (tuples become lists, images and tensors their hashes), so saved and new compare equal."
-    if isinstance(x, dict): return {str(k): _jsonable(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)): return [_jsonable(v) for v in x]
-    if isinstance(x, (np.integer,)): return int(x)
-    if isinstance(x, (float, np.floating)): return round(float(x), 6)
-    if isinstance(x, Path): return str(x)
-    if isinstance(x, Image.Image): return "image sha1 " + hashlib.sha1(x.tobytes()).hexdigest()
-    if isinstance(x, (torch.Tensor, np.ndarray)):
-        return "array sha1 " + hashlib.sha1(np.ascontiguousarray(torch.as_tensor(x).detach().cpu().numpy()).tobytes()).hexdigest()
-    if x is None or isinstance(x, (str, int, bool)): return x
-    if hasattr(x, "embed") and hasattr(x, "weight"):   # an engine Target
-        return _jsonable(dict(label=getattr(x, "label", ""), weight=x.weight, stop=getattr(x, "stop", None), embed=x.embed))
-    return repr(x)
-
 class RunFolder:
     "A render's saved state: parameters and finished keyframes."
     def __init__(self, path): self.path = Path(path).expanduser().absolute()
@@ -377,7 +370,7 @@ class RunFolder:
              resume: bool = True  # False: forget earlier keyframes and start over
             ) -> dict:
         "Create or check the folder; returns the saved parameters (which may add `seed_used`)."
-        params = _jsonable(params)
+        params = jsonable(params, digits=6)   # rounded: a value read back from params.json still matches
         if self.path.exists() and not self.path.is_dir(): raise OutputError(f"run folder {self.path} is a file; choose another run_dir")
         if self.params_file.exists() and resume:
             try: saved = json.loads(self.params_file.read_text())
@@ -407,41 +400,49 @@ class RunFolder:
     def _write(self, path, fn):
         with atomic_output(path) as tmp: fn(tmp)
 
-    def finished(self, first: int = 0, stop: int | None = None) -> int:
-        "Where keyframes `first, first+1, ...` (up to `stop`) are finished to, with the newest one's engine state present."
-        k = first
-        while (stop is None or k < stop) and self.file("keyframe", k).exists(): k += 1
-        while k > first and not self.file("optimiser", k - 1).exists(): k -= 1
-        return k
+# %% ../nbs/06_video.ipynb #1e8cec19
+@patch
+def finished(self: RunFolder, first: int = 0, stop: int | None = None) -> int:
+    "Where keyframes `first, first+1, ...` (up to `stop`) are finished to, with the newest one's engine state present."
+    k = first
+    while (stop is None or k < stop) and self.file("keyframe", k).exists(): k += 1
+    while k > first and not self.file("optimiser", k - 1).exists(): k -= 1
+    return k
 
-    def save_keyframe(self, k: int, keyframe: dict, engine_state: dict, image: Image.Image | None = None,
-                      keep_previous: bool = False): # keep keyframe k-1's engine state (it ends a range that another process made)
-        "Save keyframe `k` (engine state first, the keyframe file last: it marks `k` finished), then drop older state."
-        self._write(self.file("optimiser", k), lambda p: torch.save(engine_state, p))
-        if image is not None: self._write(self.file("keyframe", k, "png"), lambda p: image.save(p, format="PNG"))
-        self._write(self.file("keyframe", k), lambda p: torch.save(keyframe, p))
-        old = self.file("optimiser", k - 1)
-        if k > 0 and old.exists() and not keep_previous: old.unlink()
+@patch
+def save_keyframe(self: RunFolder, k: int, keyframe: dict, engine_state: dict, image: Image.Image | None = None,
+                  keep_previous: bool = False): # keep keyframe k-1's engine state (it ends a range that another process made)
+    "Save keyframe `k` (engine state first, the keyframe file last: it marks `k` finished), then drop older state."
+    self._write(self.file("optimiser", k), lambda p: torch.save(engine_state, p))
+    if image is not None: self._write(self.file("keyframe", k, "png"), lambda p: image.save(p, format="PNG"))
+    self._write(self.file("keyframe", k), lambda p: torch.save(keyframe, p))
+    old = self.file("optimiser", k - 1)
+    if k > 0 and old.exists() and not keep_previous: old.unlink()
 
-    def load(self, kind: str, k: int) -> dict:
-        "Load a saved `keyframe` or `optimiser` file."
-        try: return torch.load(self.file(kind, k), map_location="cpu", weights_only=False)
-        except Exception as e: raise ResumeError(f"run folder {self.path}: {kind} {k} is unreadable ({e}); pass resume=False to start over") from None
+@patch
+def load(self: RunFolder, kind: str, k: int) -> dict:
+    "Load a saved `keyframe` or `optimiser` file."
+    try: return torch.load(self.file(kind, k), map_location="cpu", weights_only=False)
+    except Exception as e: raise ResumeError(f"run folder {self.path}: {kind} {k} is unreadable ({e}); pass resume=False to start over") from None
 
-    def write_summary(self, records: list):
-        "Write `keyframes.json`: one record per finished keyframe (time, why, budget, steps, stop, loss)."
-        self._write(self.path / "keyframes.json", lambda p: p.write_text("[\n" + ",\n".join(json.dumps(_jsonable(r)) for r in records) + "\n]\n"))
+# %% ../nbs/06_video.ipynb #c7d80512
+@patch
+def write_summary(self: RunFolder, records: list):
+    "Write `keyframes.json`: one record per finished keyframe (time, why, budget, steps, stop, loss)."
+    self._write(self.path / "keyframes.json", lambda p: p.write_text("[\n" + ",\n".join(json.dumps(jsonable(r, digits=6)) for r in records) + "\n]\n"))
 
-    def summary(self) -> list:
-        "The records of `keyframes.json` (an empty list when there is none yet)."
-        f = self.path / "keyframes.json"
-        return json.loads(f.read_text()) if f.exists() else []
+@patch
+def summary(self: RunFolder) -> list:
+    "The records of `keyframes.json` (an empty list when there is none yet)."
+    f = self.path / "keyframes.json"
+    return json.loads(f.read_text()) if f.exists() else []
 
-    def image(self, k: int) -> Image.Image | None:
-        "Keyframe `k`'s saved picture, if any."
-        p = self.file("keyframe", k, "png")
-        if not p.exists(): return None
-        with Image.open(p) as im: return im.convert("RGB")
+@patch
+def image(self: RunFolder, k: int) -> Image.Image | None:
+    "Keyframe `k`'s saved picture, if any."
+    p = self.file("keyframe", k, "png")
+    if not p.exists(): return None
+    with Image.open(p) as im: return im.convert("RGB")
 
 # %% ../nbs/06_video.ipynb #0fcdf5f4
 def render_frames(engine,                 # an `Engine` (its VQGAN decodes; its precision applies)
@@ -602,6 +603,18 @@ def _sections(whole: Song, start: float | None) -> list[float]:
     "Section changes in seconds of the render: found in the whole song (an excerpt alone may be too short to show one)."
     return [s - (start or 0.0) for s in whole.sections]
 
+def frame_analysis(song: Song,      # the span to render
+                   motion: Motion,  # a pulse needs the beats and the percussive energy
+                   pace: str        # "onsets" needs the onset strength
+                  ) -> dict:
+    "What the frames need from the music, as plain lists (picklable and JSON-able): `beats`, `percussive` and `onset` as `[times, values]`."
+    a = {}
+    if motion.pulses:
+        a["beats"] = np.asarray(song.beats, dtype=np.float64).tolist()
+        a["percussive"] = [np.asarray(song.percussive.times).tolist(), np.asarray(song.percussive.values).tolist()]
+    if pace == "onsets": a["onset"] = [np.asarray(song.onset.times).tolist(), np.asarray(song.onset.values).tolist()]
+    return a
+
 def _embed_segments(song, models, boundaries) -> torch.Tensor:
     "Each segment's Wav2CLIP embedding: the keyframes' targets."
     return song.embed(models, segments=[(boundaries[i], boundaries[i + 1]) for i in range(len(boundaries) - 1)])
@@ -662,6 +675,7 @@ class VideoPlan:
     embeds: torch.Tensor | None = None # each segment's Wav2CLIP embedding, once something needed it
     chunks: list | None = None # (first, stop) keyframe ranges optimised independently; None: one chain
     seed: int | None = None   # the seed used, known once `open` has read or written the run folder
+    analysis: dict | None = None # what the frames need from the music (`frame_analysis`): plain lists, so a worker never analyses the song
 
     @property
     def n_keyframes(self) -> int: return len(self.boundaries)
@@ -740,7 +754,17 @@ def plan_video(song,                          # a `Song` (see `load_song`, `demo
                   drift=dict(zoom=motion.zoom, rotate=motion.rotate, translate=motion.translate),
                   seed=seed, engine=options, **({} if ranges is None else dict(chunks=ranges)))
     return VideoPlan(song, out, run, size, fps, boundaries, steps, why, patience, 0.0 if fixed else budget.tolerance, plists,
-                     times, motion, easing, pace, int(batch), options, params, sb, embeds, ranges)
+                     times, motion, easing, pace, int(batch), options, params, sb, embeds, ranges, analysis=frame_analysis(song, motion, pace))
+
+# %% ../nbs/06_video.ipynb #c524b87d
+@dataclass
+class VideoEvent(Event):
+    "One step of a keyframe's optimisation, or one rendered frame; `image()` decodes only when called."
+    phase: str = "optimising"         # "optimising" (a keyframe's step) or "rendering" (a frame)
+    keyframe: int | None = None       # which keyframe (0-based); while rendering, the one the frame leaves
+    n_keyframes: int | None = None
+    frame: int | None = None          # which output frame (rendering only)
+    n_frames: int | None = None
 
 # %% ../nbs/06_video.ipynb #9d5691a2
 class _Sheet:
@@ -822,7 +846,7 @@ def optimise_keyframes(plan: VideoPlan,       # an opened plan (`plan_video(...)
                 eng.set_z(warp(eng.z.detach(), drift_theta(plan.motion, [L], w // f, h // f)))
         seed_everything(plan.seed + k)                 # keyframe k's randomness depends only on (seed, k)
         res = eng.run(plan.steps[k], targets=_keyframe_targets(plan, k), callback=callback, patience=plan.patience,
-                      tolerance=plan.tolerance, info=_keyframe_info(plan, k))
+                      tolerance=plan.tolerance, info=_keyframe_info(plan, k), event=VideoEvent)
         if res.stopped: raise _Stopped()
         kf = _finished_keyframe(plan, models, eng, k, res)
         state, image = eng.state_dict(), eng.to_pil(eng.z.detach())
@@ -832,10 +856,10 @@ def optimise_keyframes(plan: VideoPlan,       # an opened plan (`plan_video(...)
     return sheet.ordered()
 
 # %% ../nbs/06_video.ipynb #750cd501
-def _frame_event(plan: VideoPlan, i: int, frame: torch.Tensor, elapsed: float) -> Event:
+def _frame_event(plan: VideoPlan, i: int, frame: torch.Tensor, elapsed: float) -> VideoEvent:
     "The event for frame `i` (`frame`: its pixels `[1, 3, H, W]`, turned into a picture only when asked)."
     n, n_kf, p_opt = len(plan.times), plan.n_keyframes, sum(plan.steps) / plan.cost
-    return Event(i + 1, n, phase="rendering", keyframe=int(min(np.searchsorted(plan.boundaries, plan.times[i], "right") - 1, n_kf - 2)),
+    return VideoEvent(i + 1, n, phase="rendering", keyframe=int(min(np.searchsorted(plan.boundaries, plan.times[i], "right") - 1, n_kf - 2)),
                  n_keyframes=n_kf, frame=i, n_frames=n, progress=p_opt + (1 - p_opt) * (i + 1) / n,
                  desc=f"frame {i + 1}/{n}", elapsed=elapsed, render=partial(to_pil, frame))
 
@@ -843,12 +867,12 @@ def _write_frames(plan: VideoPlan, models, writer: VideoWriter, first: int, stop
     "Decode frames `first..stop-1` from the saved keyframes into `writer`."
     eng = Engine(models, size=plan.size, **plan.options)   # decodes at the precision the keyframes were made with
     zqs = torch.cat([plan.run.load("keyframe", k)["zq"] for k in range(plan.n_keyframes)])
-    song, times = plan.song, plan.times[first:stop]
-    pace_curve = cumulative(song.onset.times, song.onset.values) if plan.pace == "onsets" else None
-    pulse = None
-    if plan.motion.pulses:
-        beats = np.asarray(song.beats, dtype=np.float64)
-        pulse = pulse_envelope(times, beats, (song.percussive.times, song.percussive.values), plan.motion.decay)
+    times, music = plan.times[first:stop], plan.analysis
+    need = ({"beats", "percussive"} if plan.motion.pulses else set()) | ({"onset"} if plan.pace == "onsets" else set())
+    if music is None or not need <= set(music):   # a plan made without it (by hand, or motion changed since): analyse here
+        music = plan.analysis = frame_analysis(plan.song, plan.motion, plan.pace)
+    pace_curve = cumulative(*music["onset"]) if plan.pace == "onsets" else None
+    pulse = pulse_envelope(times, music["beats"], music["percussive"], plan.motion.decay) if plan.motion.pulses else None
     t0 = time.perf_counter()
     for i0, frames in render_frames(eng, zqs, plan.boundaries, times, plan.motion, plan.easing, pace_curve, pulse, plan.batch):
         writer.write(frames)
@@ -894,8 +918,8 @@ def _render(plan: VideoPlan, models, callback=None) -> Path:
         records = optimise_keyframes(plan, models, callback)
         render_video(plan, models, callback)
     else:   # the chunks one after another here; `metamusic.batch.cluster_video` spreads them over workers
-        for first, stop in plan.chunks: records = optimise_keyframes(plan, models, callback, first, stop)
-        join_segments(plan, [render_segment(plan, models, part, callback) for part in range(len(plan.frame_ranges))])
+        records = _run_parts(plan, "keyframes", lambda i: optimise_keyframes(plan, models, callback, *plan.chunks[i]))[-1]
+        join_segments(plan, _run_parts(plan, "frames", lambda i: render_segment(plan, models, i, callback)))
     ran = sum(r["steps"] for r in records)
     logger.info("video %s: %d keyframes (%d optimised now), %d steps (%.1f per second of music), %d frames in %.1f s", plan.out,
                 plan.n_keyframes, plan.n_keyframes - before, ran, ran / plan.song.duration, len(plan.times), time.perf_counter() - t0)
@@ -954,3 +978,41 @@ def join_segments(plan: VideoPlan, paths) -> Path:
         if code != 0: raise OutputError(f"{plan.out}: joining {len(paths)} segments failed: {err.strip()[-500:] or 'no message'}")
     for p in [*paths, listing]: Path(p).unlink()
     return plan.out
+
+# %% ../nbs/06_video.ipynb #28cdeff9
+class ChunkError(MetamusicError):
+    "Chunks (or frame ranges) of a video failed for good; the message names the song, each part and its cause. Finished keyframes are kept."
+
+def part_name(plan: VideoPlan, phase: str, part: int) -> str:
+    "How messages name a part: 'chunk 2/3 (keyframes 4..7, 2.00-4.00 s)' in phase 1 (`keyframes`), 'frame range 2/3 (frames 32..63)' in phase 2."
+    if phase == "keyframes":
+        first, stop = plan.chunks[part]
+        t0, t1 = plan.boundaries[first], plan.boundaries[min(stop, plan.n_keyframes - 1)]
+        return f"chunk {part + 1}/{len(plan.chunks)} (keyframes {first}..{stop - 1}, {t0:.2f}-{t1:.2f} s)"
+    first, stop = plan.frame_ranges[part]
+    return f"frame range {part + 1}/{len(plan.frame_ranges)} (frames {first}..{stop - 1})"
+
+def _cause(e) -> str:
+    "An exception as 'Type: message' on one line (a string stays as it is)."
+    return e if isinstance(e, str) else f"{type(e).__name__}: {' '.join(str(e).split())[:300] or 'no message'}"
+
+def chunk_error(plan: VideoPlan, phase: str, failures: dict) -> ChunkError:
+    "One `ChunkError` for the parts of `phase` that failed (`{part: exception or reason}`), saying what stays in the run folder."
+    song = plan.song.path or plan.song.name
+    what = "; ".join(f"{part_name(plan, phase, i)} failed: {_cause(e)}" for i, e in sorted(failures.items()))
+    kept = sum(plan.run.finished(a, b) - a for a, b in plan.chunks or [(0, plan.n_keyframes)])
+    return ChunkError(f"{song}: {what}. The {kept} finished keyframes of {plan.n_keyframes} stay in {plan.run.path}; "
+                      f"the same call resumes from them and redoes only what failed")
+
+def _run_parts(plan: VideoPlan, phase: str, work: Callable) -> list:
+    "`work(part)` for every chunk (phase `keyframes`) or frame range (`frames`), here in order; failures go on to the next part, then raise one `ChunkError`."
+    parts = len(plan.chunks) if phase == "keyframes" else len(plan.frame_ranges)
+    results, failures = [None] * parts, {}
+    for i in range(parts):
+        try: results[i] = work(i)
+        except _Stopped: raise   # the callback asked to stop: not a failure
+        except Exception as e:
+            failures[i] = e
+            logger.warning("video %s: %s failed (%s); going on with the other parts", plan.out, part_name(plan, phase, i), _cause(e))
+    if failures: raise chunk_error(plan, phase, failures) from failures[min(failures)]
+    return results

@@ -10,7 +10,7 @@ import datetime, json
 from pathlib import Path
 from typing import Callable
 from PIL import Image, PngImagePlugin
-from .core import ParameterError, atomic_output, check_writable, logger, run_job, check_int, check_number, __version__
+from .core import ParameterError, atomic_output, check_writable, logger, run_job, check_int, check_number, jsonable, __version__
 from .audio import Song, load_song
 from .engine import Engine, audio_target, check_engine_options, make_targets, split_prompts
 
@@ -57,14 +57,6 @@ def read_metadata(path: str | Path # a PNG written by `picture` or `save_picture
 # %% ../nbs/05_picture.ipynb #6700b2ee
 AUDIO_TARGETS = ("whole", "segments")
 
-def _jsonable(v):
-    if isinstance(v, dict): return {str(k): _jsonable(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)): return [_jsonable(x) for x in v]
-    if isinstance(v, Path): return str(v)
-    if v is None or isinstance(v, (bool, int, float, str)): return v
-    if hasattr(v, "item") and getattr(v, "ndim", 1) == 0: return v.item()
-    return f"<{type(v).__name__}>"
-
 def picture(song,                        # a `Song`, or the path of a song file
             models,                      # `load_models()` (or `load_models(untrained="tiny")` to try things out)
             prompts=None,                # extra targets: "text:weight:stop" strings ("a|b" or a list), images, `Target`s
@@ -101,9 +93,9 @@ def picture(song,                        # a `Song`, or the path of a song file
                 **{**options, "init": options["init"] if isinstance(options["init"], (str, Path)) else "<image>"})
     meta = dict(metamusic=__version__, kind="picture",
                 song=dict(path=str(song.path) if song.path else None, name=song.name, start=song.start, duration=song.duration),
-                call=_jsonable(call), loss=result.loss, losses=result.losses, distances=result.distances,
+                call=jsonable(call), loss=result.loss, losses=result.losses, distances=result.distances,
                 iterations_done=result.iterations, stopped=result.stopped, elapsed=round(result.elapsed, 3),
-                device=str(engine.device), precision=engine.precision, models=_jsonable(models.names), untrained=models.untrained,
+                device=str(engine.device), precision=engine.precision, models=jsonable(models.names), untrained=models.untrained,
                 created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"))
     image = result.image()
     image.info["metamusic"] = json.dumps(meta)
