@@ -86,8 +86,11 @@ def test_ctrl_c_exits_130_and_the_same_command_resumes(tmp_path):
     # enough work after the first keyframe (5 keyframes of 60 steps) that Ctrl-C always lands before the render ends
     args = ["video", "demo", "--untrained", "--duration", 2, "--fps", 4, "--size", 32, 32, "--segments", "fixed", "--every", 0.5,
             "--iterations-per-keyframe", 60, "--cutn", 2, "--seed", 3, "-o", out]
+    # SIGINT as a terminal gives it: a runner started in the background (`cmd &`) passes SIGINT on as ignored, and
+    # Python then installs no KeyboardInterrupt handler, so the command would never see the Ctrl-C
     proc = subprocess.Popen([sys.executable, "-c", CLI, *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=ENV, start_new_session=True)
+                            text=True, env=ENV, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.monotonic() + 300   # a fresh environment compiles librosa's beat tracker first
         while not list((tmp_path / "long.run").glob("keyframe_*")):   # interrupt once a keyframe is saved
