@@ -269,6 +269,10 @@ def _plan(ray, n_jobs, workers, gpus_per_worker, threads):
     return max(1, min(int(workers), n_jobs)), gpus
 
 # %% ../nbs/06a_batch.ipynb #56639c2a
+def _died(e, retries: int) -> str:
+    "Why a part failed for good when its worker died more often than Ray restarts it."
+    return f"its worker died {'once' if retries == 0 else f'{retries + 1} times'}; last: {' '.join(str(e).split())[:200]}"
+
 def _render_ray(ray, jobs, tally, models, workers, gpus_per_worker, threads, retries, poll):
     n, gpus = _plan(ray, len(jobs), workers, gpus_per_worker, threads)
     Actor = ray.remote(num_gpus=gpus, num_cpus=threads or 1, max_restarts=retries, max_task_retries=retries)(_Worker)
@@ -288,7 +292,7 @@ def _render_ray(ray, jobs, tally, models, workers, gpus_per_worker, threads, ret
                 i, a = running.pop(ref)
                 try: result = ray.get(ref)
                 except ray.exceptions.RayActorError as e:   # the worker died more often than `retries` allows
-                    result = JobResult(jobs[i], False, {}, f"{jobs[i].name}: its worker died {retries + 1} times; last: {' '.join(str(e).split())[:200]}")
+                    result = JobResult(jobs[i], False, {}, f"{jobs[i].name}: " + _died(e, retries))
                     a = Actor.remote(models, threads, device)   # a fresh worker for the jobs still to do
                     pool.append(a)
                 tally.finish(i, result)
@@ -402,7 +406,7 @@ def _spread(ray, actors, board, method: str, plan: VideoPlan, plan_ref, parts: i
             except ray.exceptions.RayTaskError as e:   # the work raised: its own exception, the worker lives on
                 failures[i] = getattr(e, "cause", None) or e; idle.append(a)
             except ray.exceptions.RayActorError as e:  # the worker died more often than Ray restarts it
-                failures[i] = f"its worker died {retries + 1} times; last: {' '.join(str(e).split())[:200]}"
+                failures[i] = _died(e, retries)
             if i in failures: emit(phase, i, parts, "failed for good; going on with the others")
         states = ray.get(board.read.remote())
         for i, _ in running.values():

@@ -1,4 +1,4 @@
-"Batches and one song in chunks on a local Ray cluster (127.0.0.1, 2 CPU workers, tiny models): a bad file, outputs equal to a local render, a killed worker, the CLI."
+"Batches and one song in chunks on a local Ray cluster (127.0.0.1, 2 CPU workers, tiny models): a bad file, outputs equal to a local render, a killed worker, a chunk failed for good, the CLI."
 import os, signal, subprocess, sys
 from pathlib import Path
 import numpy as np
@@ -168,6 +168,35 @@ def test_chunked_video_equals_local_and_survives_a_killed_worker(ray, songs, tmp
     assert a["video"]["n_frames"] == 12 and a["video"]["hashes"] == b["video"]["hashes"]
     assert a["audio"]["codec"] == "aac" and abs(a["audio"]["duration"] - 2.0) < 1 / 6
     assert not list(run.path.glob("segment*"))                        # the segments were joined and removed
+
+def test_chunk_failing_for_good_is_named_and_a_rerun_redoes_only_it(ray, songs, tmp_path, one_thread):
+    "With no retries, a worker SIGKILLed mid-chunk fails that chunk for good: the other chunk finishes, the error names song, chunk and cause; the same call then redoes only the failed chunk."
+    import json
+    from metamusic.batch import cluster_video
+    from metamusic.musicvideo import ChunkError, video
+    out, killed = tmp_path / "ray" / "a.mp4", {}
+    out.parent.mkdir()
+    run = RunFolder(out.with_suffix(".run"))
+    def kill_mid_chunk(ev):
+        if killed or ev.phase != "keyframes" or ev.part < 0 or ev.pid is None: return
+        first, stop = json.loads(run.params_file.read_text())["chunks"][ev.part]
+        if first < run.finished(first, stop) < stop:
+            os.kill(ev.pid, signal.SIGKILL); killed.update(pid=ev.pid, part=ev.part)
+    args = dict(ray_address="auto", workers=2, threads=1, poll=0.05, **CHUNKED)
+    with pytest.raises(ChunkError) as e: cluster_video(songs / "a.wav", out, MODELS, retries=0, callback=kill_mid_chunk, **args)
+    assert killed, "the chunks finished before a worker could be killed"
+    chunks = json.loads(run.params_file.read_text())["chunks"]
+    msg, (first, stop) = str(e.value), chunks[killed["part"]]
+    assert str(songs / "a.wav") in msg and f"chunk {killed['part'] + 1}/2 (keyframes {first}..{stop - 1}" in msg, msg
+    assert "its worker died once" in msg and str(run.path) in msg, msg
+    other = chunks[1 - killed["part"]]
+    assert run.finished(*other) == other[1] and first < run.finished(first, stop) < stop   # kept: the whole other chunk, part of this one
+    kept = {k: run.load("keyframe", k)["zq"] for k in range(chunks[-1][1]) if run.finished(k, k + 1) == k + 1}
+    assert not out.exists()
+    path = cluster_video(songs / "a.wav", out, MODELS, **args)   # the same call, default retries: resumes
+    for k, zq in kept.items(): assert torch.equal(run.load("keyframe", k)["zq"], zq), k                  # nothing finished was redone
+    here = video(songs / "a.wav", load_models("cpu", untrained="tiny"), tmp_path / "here.mp4", preview=False, progress=False, **CHUNKED)
+    assert probe_video(path, hashes=True)["video"]["hashes"] == probe_video(here, hashes=True)["video"]["hashes"]
 
 def test_cli_video_on_the_cluster(ray, songs, tmp_path, one_thread):
     "`metamusic video SONG --chunks 2 --ray ADDRESS --run-root DIR` from another process: the video of `video(chunks=2)` here."
