@@ -307,3 +307,12 @@ _m("failed_job_stops_the_batch", "batch", "        tally.finish(i, render_job(jo
    "        tally.finish(i, r := render_job(job, models, cb))\n        if not r.ok: break",
    "tests/test_batch_here.py::test_a_bad_file_fails_alone",
    why="one bad file in a folder of songs and the rest are never rendered")
+_m("dead_worker_chunk_dropped", "batch", "failures[i] = _died(e, retries)", "pass",
+   "tests/test_notebooks.py::test_notebook[06a_batch.ipynb]",
+   "tests/test_cluster.py::test_chunk_failing_for_good_is_named_and_a_rerun_redoes_only_it",
+   why="a chunk whose worker died for good is forgotten: the video is joined without it, or fails later with no word of which chunk")
+_m("first_failed_chunk_stops_the_others", "batch", 'if i in failures: emit(phase, i, parts, "failed for good; going on with the others")',
+   'if i in failures: raise chunk_error(plan, phase, failures)',
+   "tests/test_notebooks.py::test_notebook[06a_batch.ipynb]",
+   "tests/test_cluster.py::test_chunk_failing_for_good_is_named_and_a_rerun_redoes_only_it",
+   why="one failed chunk abandons the others mid-way: an hour of cluster time redone on the rerun")
