@@ -6,7 +6,7 @@ Docs: https://metamusic.github.io/metamusic/batch.html.md"""
 
 # %% ../nbs/06a_batch.ipynb #179be372
 from __future__ import annotations
-import contextlib, dataclasses, heapq, os, socket, time
+import contextlib, dataclasses, heapq, math, os, socket, time
 from pathlib import Path
 from typing import Callable
 from fastcore.basics import patch
@@ -424,6 +424,16 @@ class _Emit:
         if self.callback is None: logger.info("%s", line)
         else: self.callback(ev)
 
+# %% ../nbs/06a_batch.ipynb #a91c2d3e
+def _phase1_line(n_keyframes: int, n_chunks: int, workers: int, chunks) -> str:
+    "The line that opens phase 1; with fewer chunks than workers it says so, and which `chunks` would keep them all busy."
+    s = lambda k, word: f"{k} {word}{'s' if k != 1 else ''}"
+    line = f"{s(n_keyframes, 'keyframe')} in {s(n_chunks, 'chunk')} on {s(workers, 'worker')}"
+    if n_chunks >= workers: return line
+    every = max(1, math.ceil((n_keyframes - 1) / workers))   # chunk_ranges then makes at most `workers` chunks
+    why = ("the song has no section change to cut at" if n_chunks == 1 else f"the song has {n_chunks} sections") if chunks == "sections" else f"chunks of {chunks} keyframes"
+    return f"{line}: {why}, so {s(workers - n_chunks, 'worker')} will stay idle; --chunks {every} (chunks={every}) would make {workers} chunks"
+
 # %% ../nbs/06a_batch.ipynb #fdfbff53
 def cluster_video(song,                           # a song file every worker can read, or "demo"
                   out="video.mp4",                # the video file, on storage this process can write
@@ -457,14 +467,14 @@ def cluster_video(song,                           # a song file every worker can
             except ray.exceptions.RayTaskError as e:   # a bad song or parameter: its own error, as `video` raises it here
                 if isinstance(getattr(e, "cause", None), MetamusicError): raise e.cause from None
                 raise
-            emit("keyframes", -1, len(plan.chunks), f"{plan.n_keyframes} keyframes in {len(plan.chunks)} chunks on {n} workers")
+            emit("keyframes", -1, len(plan.chunks), _phase1_line(plan.n_keyframes, len(plan.chunks), n, chunks))
             plan_ref = ray.put(plan)   # sent once to the object store, not with every task
             _spread(ray, actors, board, "keyframes", plan, plan_ref, len(plan.chunks), poll, emit, retries)
             summarise_keyframes(plan)
             paths = _spread(ray, actors, board, "segment", plan, plan_ref, len(plan.frame_ranges), poll, emit, retries)
         finally:
             for a in actors + [board]: ray.kill(a, no_restart=True)
-        emit("join", -1, 1, f"joining {len(paths)} segments and muxing the audio")
+        emit("join", -1, 1, f"joining {len(paths)} segment{'s' if len(paths) != 1 else ''} and muxing the audio")
         join_segments(plan, paths)
         emit("end", -1, 1, f"{out} in {time.perf_counter() - t0:.1f} s")
         return plan.out
