@@ -316,3 +316,7 @@ _m("first_failed_chunk_stops_the_others", "batch", 'if i in failures: emit(phase
    "tests/test_notebooks.py::test_notebook[06a_batch.ipynb]",
    "tests/test_cluster.py::test_chunk_failing_for_good_is_named_and_a_rerun_redoes_only_it",
    why="one failed chunk abandons the others mid-way: an hour of cluster time redone on the rerun")
+_m("cluster_gpus_ignored", "batch", 'gpus = (1 if res.get("GPU", 0) >= 1 else 0) if gpus_per_worker is None else gpus_per_worker',
+   "gpus = 0 if gpus_per_worker is None else gpus_per_worker",
+   "tests/test_notebooks.py::test_notebook[06a_batch.ipynb]",
+   why="on a cluster of GPUs every worker renders on the CPU: hours instead of minutes")
