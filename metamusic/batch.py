@@ -228,6 +228,17 @@ class _Board:
     def post(self, index: int, state: dict): self.states[index] = state
     def read(self) -> dict: return dict(self.states)
 
+def _new_board(ray):
+    "The progress board: on this process's node when it can be (a lost node must not take it along), restarted if lost anyway."
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+    here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=True)
+    return ray.remote(num_cpus=0, max_restarts=-1, scheduling_strategy=here)(_Board).remote()
+
+def _read(ray, ref) -> dict:
+    "The board's states; none while the board is being restarted (progress lines pause, the work goes on)."
+    try: return ray.get(ref)
+    except ray.exceptions.RayActorError: return {}
+
 # %% ../nbs/06a_batch.ipynb #a9259027
 @contextlib.contextmanager
 def local_only(ray):
@@ -269,15 +280,15 @@ def _plan(ray, n_jobs, workers, gpus_per_worker, threads):
     return max(1, min(int(workers), n_jobs)), gpus
 
 # %% ../nbs/06a_batch.ipynb #56639c2a
-def _died(e, retries: int) -> str:
-    "Why a part failed for good when its worker died more often than Ray restarts it."
-    return f"its worker died {'once' if retries == 0 else f'{retries + 1} times'}; last: {' '.join(str(e).split())[:200]}"
+def _died(e, times: int) -> str:
+    "Why a part failed for good when its worker died (or was lost with its node) `times` times."
+    return f"its worker died {'once' if times == 1 else f'{times} times'}; last: {' '.join(str(e).split())[:200]}"
 
 def _render_ray(ray, jobs, tally, models, workers, gpus_per_worker, threads, retries, poll):
     n, gpus = _plan(ray, len(jobs), workers, gpus_per_worker, threads)
     Actor = ray.remote(num_gpus=gpus, num_cpus=threads or 1, max_restarts=retries, max_task_retries=retries)(_Worker)
     device = "cuda" if gpus else "cpu"
-    board = ray.remote(num_cpus=0)(_Board).remote()
+    board = _new_board(ray)
     actors = [Actor.remote(models, threads, device) for _ in range(n)]
     todo, running, idle, seen, pool = list(range(len(jobs))), {}, list(actors), {}, list(actors)
     next_poll = time.perf_counter() + poll
@@ -292,7 +303,7 @@ def _render_ray(ray, jobs, tally, models, workers, gpus_per_worker, threads, ret
                 i, a = running.pop(ref)
                 try: result = ray.get(ref)
                 except ray.exceptions.RayActorError as e:   # the worker died more often than `retries` allows
-                    result = JobResult(jobs[i], False, {}, f"{jobs[i].name}: " + _died(e, retries))
+                    result = JobResult(jobs[i], False, {}, f"{jobs[i].name}: " + _died(e, retries + 1))
                     a = Actor.remote(models, threads, device)   # a fresh worker for the jobs still to do
                     pool.append(a)
                 tally.finish(i, result)
@@ -307,7 +318,7 @@ def _poll(ray, board, running, tally, seen, timeout):
     "A line for each running job whose posted progress changed."
     ready, _ = ray.wait([board.read.remote()], timeout=timeout)
     if not ready: return
-    states = ray.get(ready[0])
+    states = _read(ray, ready[0])
     for i, _ in running.values():
         st = states.get(i)
         if st is None: continue
@@ -387,28 +398,48 @@ def segment(self: _Worker, plan: VideoPlan, part: int, board, every: float) -> s
     "Phase 2 of frame range `part`: its silent segment in the run folder."
     return str(render_segment(plan, self.models, part, _Post(board, "frames", part, every)))
 
+@patch
+def ping(self: _Worker) -> int:
+    "Answers once the worker is up (again): its process id."
+    return os.getpid()
+
 # %% ../nbs/06a_batch.ipynb #e82317de
-def _spread(ray, actors, board, method: str, plan: VideoPlan, plan_ref, parts: int, poll: float, emit, retries: int = 0) -> list:
+def _spread(ray, actors: list, board, method: str, plan: VideoPlan, plan_ref, parts: int, poll: float, emit, retries: int = 0,
+            patience: float = 300.0) -> list:
     "Run `method` for parts 0..parts-1, each on the next free worker; results in order. Parts that fail for good: one `ChunkError` once the others are done."
+    # `actors` are the workers believed alive: a lost one (dead, or its node gone) leaves it, its part goes to the next free
+    # worker (at most `retries` times), and it is asked whether it came back (a restart elsewhere) before it gets work again.
     phase = "keyframes" if method == "keyframes" else "frames"
     todo, running, idle, results, seen, failures = list(range(parts)), {}, list(actors), [None] * parts, {}, {}
+    probing, lost, stalled = {}, {}, None
     while todo or running:
         while idle and todo:
             i, a = todo.pop(0), idle.pop(0)
             running[getattr(a, method).remote(plan_ref, i, board, min(poll / 2, 5.0))] = (i, a)
-        if not running:   # every worker is gone: nothing can take the parts still to do
-            for i in todo: failures[i] = "no worker left to run it"
-            break
-        ready, _ = ray.wait(list(running), num_returns=1, timeout=poll)
+        if running: stalled = None
+        else:   # nothing runs: wait a while for a lost worker to come back, then give up on the parts left
+            stalled = stalled or time.perf_counter()
+            if not probing or time.perf_counter() - stalled > patience:
+                for i in todo: failures[i] = "no worker left to run it"
+                break
+        ready, _ = ray.wait(list(running) + list(probing), num_returns=1, timeout=poll)
         for ref in ready:
+            if ref in probing:
+                a = probing.pop(ref)
+                try: ray.get(ref); idle.append(a); actors.append(a)
+                except ray.exceptions.RayActorError: pass   # gone for good
+                continue
             i, a = running.pop(ref)
             try: results[i] = ray.get(ref); idle.append(a)
             except ray.exceptions.RayTaskError as e:   # the work raised: its own exception, the worker lives on
                 failures[i] = getattr(e, "cause", None) or e; idle.append(a)
-            except ray.exceptions.RayActorError as e:  # the worker died more often than Ray restarts it
-                failures[i] = _died(e, retries)
+            except ray.exceptions.RayActorError as e:  # the worker died more often than Ray restarts it, or its node is lost
+                lost[i] = lost.get(i, 0) + 1
+                actors.remove(a); probing[a.ping.remote()] = a
+                if lost[i] > retries: failures[i] = _died(e, lost[i])
+                else: todo.insert(0, i); emit(phase, i, parts, "its worker was lost; the next free worker takes it over")
             if i in failures: emit(phase, i, parts, "failed for good; going on with the others")
-        states = ray.get(board.read.remote())
+        states = _read(ray, board.read.remote())
         for i, _ in running.values():
             st = states.get((phase, i))
             if st is not None and seen.get(i) != st: seen[i] = st; emit(phase, i, parts, st["desc"], st["pid"])
@@ -460,7 +491,7 @@ def cluster_video(song,                           # a song file every worker can
     try:
         n, gpus = _plan(ray, 1 << 30, workers, gpus_per_worker, threads)
         Actor = ray.remote(num_gpus=gpus, num_cpus=threads or 1, max_restarts=retries, max_task_retries=retries)(_Worker)
-        board = ray.remote(num_cpus=0)(_Board).remote()
+        board = _new_board(ray)
         actors = [Actor.remote(dict(models or {}), threads, "cuda" if gpus else "cpu") for _ in range(n)]
         try:
             try: plan = ray.get(actors[0].plan.remote(song, out, {**options, "chunks": chunks}, resume, bpm))
@@ -468,10 +499,10 @@ def cluster_video(song,                           # a song file every worker can
                 if isinstance(getattr(e, "cause", None), MetamusicError): raise e.cause from None
                 raise
             emit("keyframes", -1, len(plan.chunks), _phase1_line(plan.n_keyframes, len(plan.chunks), n, chunks))
-            plan_ref = ray.put(plan)   # sent once to the object store, not with every task
-            _spread(ray, actors, board, "keyframes", plan, plan_ref, len(plan.chunks), poll, emit, retries)
+            plan_ref, alive = ray.put(plan), list(actors)   # sent once to the object store, not with every task
+            _spread(ray, alive, board, "keyframes", plan, plan_ref, len(plan.chunks), poll, emit, retries)
             summarise_keyframes(plan)
-            paths = _spread(ray, actors, board, "segment", plan, plan_ref, len(plan.frame_ranges), poll, emit, retries)
+            paths = _spread(ray, alive, board, "segment", plan, plan_ref, len(plan.frame_ranges), poll, emit, retries)
         finally:
             for a in actors + [board]: ray.kill(a, no_restart=True)
         emit("join", -1, 1, f"joining {len(paths)} segment{'s' if len(paths) != 1 else ''} and muxing the audio")

@@ -307,7 +307,7 @@ _m("failed_job_stops_the_batch", "batch", "        tally.finish(i, render_job(jo
    "        tally.finish(i, r := render_job(job, models, cb))\n        if not r.ok: break",
    "tests/test_batch_here.py::test_a_bad_file_fails_alone",
    why="one bad file in a folder of songs and the rest are never rendered")
-_m("dead_worker_chunk_dropped", "batch", "failures[i] = _died(e, retries)", "pass",
+_m("dead_worker_chunk_dropped", "batch", "if lost[i] > retries: failures[i] = _died(e, lost[i])", "if lost[i] > retries: pass",
    "tests/test_notebooks.py::test_notebook[06a_batch.ipynb]",
    "tests/test_cluster.py::test_chunk_failing_for_good_is_named_and_a_rerun_redoes_only_it",
    why="a chunk whose worker died for good is forgotten: the video is joined without it, or fails later with no word of which chunk")
@@ -320,3 +320,7 @@ _m("cluster_gpus_ignored", "batch", 'gpus = (1 if res.get("GPU", 0) >= 1 else 0)
    "gpus = 0 if gpus_per_worker is None else gpus_per_worker",
    "tests/test_notebooks.py::test_notebook[06a_batch.ipynb]",
    why="on a cluster of GPUs every worker renders on the CPU: hours instead of minutes")
+_m("lost_worker_part_not_requeued", "batch", "else: todo.insert(0, i); emit(", "else: failures[i] = _died(e, lost[i]); emit(",
+   "tests/test_notebooks.py::test_notebook[06a_batch.ipynb]",
+   "tests/test_cluster_nodes.py::test_a_lost_node_mid_chunk_and_the_video_still_equals_the_local_render",
+   why="a node lost mid-chunk ends the render in an error although another worker could have taken the chunk over")
