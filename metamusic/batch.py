@@ -15,7 +15,7 @@ from .models import load_models
 from .audio import load_song, demo_song
 from .impression import picture
 from .musicvideo import (video, RunFolder, VideoPlan, plan_video, optimise_keyframes, render_segment,
-                             join_segments, summarise_keyframes, ChunkError, chunk_error, part_name)
+                             join_segments, summarise_keyframes, chunk_error)
 
 # %% auto #0
 __all__ = ['INSTALL_HINT', 'KINDS', 'ClusterError', 'import_ray', 'BatchJob', 'batch_jobs', 'JobResult', 'render_job',
@@ -456,14 +456,15 @@ class _Emit:
         else: self.callback(ev)
 
 # %% ../nbs/06a_batch.ipynb #a91c2d3e
+def _count(k: int, word: str) -> str: return f"{k} {word}{'s' if k != 1 else ''}"   # "1 chunk", "2 chunks"
+
 def _phase1_line(n_keyframes: int, n_chunks: int, workers: int, chunks) -> str:
     "The line that opens phase 1; with fewer chunks than workers it says so, and which `chunks` would keep them all busy."
-    s = lambda k, word: f"{k} {word}{'s' if k != 1 else ''}"
-    line = f"{s(n_keyframes, 'keyframe')} in {s(n_chunks, 'chunk')} on {s(workers, 'worker')}"
+    line = f"{_count(n_keyframes, 'keyframe')} in {_count(n_chunks, 'chunk')} on {_count(workers, 'worker')}"
     if n_chunks >= workers: return line
     every = max(1, math.ceil((n_keyframes - 1) / workers))   # chunk_ranges then makes at most `workers` chunks
     why = ("the song has no section change to cut at" if n_chunks == 1 else f"the song has {n_chunks} sections") if chunks == "sections" else f"chunks of {chunks} keyframes"
-    return f"{line}: {why}, so {s(workers - n_chunks, 'worker')} will stay idle; --chunks {every} (chunks={every}) would make {workers} chunks"
+    return f"{line}: {why}, so {_count(workers - n_chunks, 'worker')} will stay idle; --chunks {every} (chunks={every}) would make {workers} chunks"
 
 # %% ../nbs/06a_batch.ipynb #fdfbff53
 def cluster_video(song,                           # a song file every worker can read, or "demo"
@@ -505,7 +506,7 @@ def cluster_video(song,                           # a song file every worker can
             paths = _spread(ray, alive, board, "segment", plan, plan_ref, len(plan.frame_ranges), poll, emit, retries)
         finally:
             for a in actors + [board]: ray.kill(a, no_restart=True)
-        emit("join", -1, 1, f"joining {len(paths)} segment{'s' if len(paths) != 1 else ''} and muxing the audio")
+        emit("join", -1, 1, f"joining {_count(len(paths), 'segment')} and muxing the audio")
         join_segments(plan, paths)
         emit("end", -1, 1, f"{out} in {time.perf_counter() - t0:.1f} s")
         return plan.out
